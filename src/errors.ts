@@ -32,6 +32,14 @@ export class TsServeError extends Error {
     this.headers = headers;
   }
 
+  /**
+   * The JSON body sent for this error. TorchServe's `{code, type, message}` by default; errors of
+   * other protocols (OpenSearch's `{error, status}`, OIP's `{error}`) override it.
+   */
+  body(): unknown {
+    return { code: this.status, type: this.type, message: this.message };
+  }
+
   toWire(): ErrorWire {
     return { code: this.code, status: this.status, type: this.type, message: this.message };
   }
