@@ -148,6 +148,19 @@ export class ModelVersionNotFoundError extends TsServeError {
   }
 }
 
+// ---- 401 ---------------------------------------------------------------------------------------
+
+export const AUTHENTICATION_FAILED_MESSAGE = 'Authentication failed: invalid user name or password';
+
+/** Bad HTTP Basic credentials of an internal user (issue #7 "Identities"). */
+export class AuthenticationError extends TsServeError {
+  constructor() {
+    super(401, 'AuthenticationException', 'AUTHENTICATION_FAILED', AUTHENTICATION_FAILED_MESSAGE, {
+      'WWW-Authenticate': 'Basic realm="tsserve"',
+    });
+  }
+}
+
 // ---- 403 / 405 / 408 / 409 / 413 / 429 ---------------------------------------------------------
 
 export class InvalidModelVersionError extends TsServeError {
