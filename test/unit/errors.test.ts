@@ -23,6 +23,10 @@ const TABLE: Record<string, Row> = {
   ModelNotFoundError: { make: () => new errors.ModelNotFoundError('m'), status: 404, type: 'ModelNotFoundException', code: 'MODEL_NOT_FOUND', message: 'Model not found: m' },
   ModelLocationError: { make: () => new errors.ModelLocationError('empty url'), status: 404, type: 'ModelNotFoundException', code: 'MODEL_LOCATION' },
   ModelVersionNotFoundError: { make: () => new errors.ModelVersionNotFoundError('m', '2.0'), status: 404, type: 'ModelVersionNotFoundException', code: 'MODEL_VERSION_NOT_FOUND', message: 'Model version: 2.0 does not exist for model: m' },
+  AuthenticationError: {
+    make: () => new errors.AuthenticationError(), status: 401, type: 'AuthenticationException', code: 'AUTHENTICATION_FAILED',
+    message: 'Authentication failed: invalid user name or password',
+  },
   InvalidModelVersionError: { make: () => new errors.InvalidModelVersionError('m'), status: 403, type: 'InvalidModelVersionException', code: 'CANNOT_REMOVE_DEFAULT', message: 'Cannot remove default version for model m' },
   MethodNotAllowedError: { make: () => new errors.MethodNotAllowedError(), status: 405, type: 'MethodNotAllowedException', code: 'METHOD_NOT_ALLOWED', message: 'Requested method is not allowed, please refer to API document.' },
   RequestTimeoutError: { make: () => new errors.RequestTimeoutError('Timed out while cleaning resources: m'), status: 408, type: 'RequestTimeoutException', code: 'REQUEST_TIMEOUT' },
@@ -68,6 +72,7 @@ test('with a version, the no-worker message quotes name and version properly', (
 
 test('auth failures carry WWW-Authenticate: Bearer', () => {
   assert.equal(new errors.InvalidKeyError().headers['WWW-Authenticate'], 'Bearer');
+  assert.equal(new errors.AuthenticationError().headers['WWW-Authenticate'], 'Basic realm="tsserve"');
 });
 
 test('errors survive the worker boundary as wire data', () => {
