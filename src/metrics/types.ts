@@ -12,8 +12,12 @@ export interface MetricsSink {
   inferenceRequest(model: string, version: string): void;
   /** Successful inference: latency from arrival to response, and time spent queued. */
   inferenceDone(model: string, version: string, latencyMicros: number, queueMicros: number): void;
-  /** A batch ran with `size` requests. */
-  batchRun(model: string, version: string, size: number, handlerMillis: number): void;
+  /**
+   * A batch ran with `size` requests. `handlerMillis` is the time inside the worker (HandlerTime,
+   * PredictionTime); `workerThreadMillis`, if known, the main-thread overhead of the batch
+   * excluding the worker (WorkerThreadTime).
+   */
+  batchRun(model: string, version: string, size: number, handlerMillis: number, workerThreadMillis?: number): void;
   /** Queue depth changed. */
   queueDepth(model: string, version: string, depth: number): void;
   workerRestart(model: string, version: string): void;
