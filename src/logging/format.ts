@@ -1,0 +1,46 @@
+/**
+ * Text layouts of TorchServe's log4j2 patterns (spec §12), applied to pino's JSON records:
+ *   text:  `2024-05-30T21:41:47,098 [INFO ] ts_log - message {"extra":"fields"}`
+ *   plain: `2024-05-30T21:41:47,098 - message`   (access_log.log, ts_metrics.log)
+ */
+
+const LABELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const OMIT = new Set(['level', 'time', 'msg', 'name', 'pid', 'hostname', 'err']);
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** log4j2's ISO8601 layout in local time: `yyyy-MM-ddTHH:mm:ss,SSS`. */
+export function formatLogTime(ms: number): string {
+  const d = new Date(ms);
+  return (
+    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())},${pad(d.getMilliseconds(), 3)}`
+  );
+}
+
+/** Formats one pino JSON line; returns it unchanged (plus newline) if it is not JSON. */
+export function formatRecord(line: string, layout: 'text' | 'plain', logName: string): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line.endsWith('\n') ? line : line + '\n';
+  }
+  const time = formatLogTime(typeof rec.time === 'number' ? rec.time : Date.now());
+  const msg = typeof rec.msg === 'string' ? rec.msg : '';
+  let out: string;
+  if (layout === 'plain') {
+    out = `${time} - ${msg}`;
+  } else {
+    const label = (LABELS[rec.level as number] ?? String(rec.level)).padEnd(5);
+    out = `${time} [${label}] ${logName} - ${msg}`;
+  }
+  const extras: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rec)) if (!OMIT.has(k)) extras[k] = v;
+  if (layout === 'text' && Object.keys(extras).length > 0) out += ' ' + JSON.stringify(extras);
+  const err = rec.err as { stack?: unknown; message?: unknown } | undefined;
+  if (err && typeof err === 'object') {
+    out += '\n' + (typeof err.stack === 'string' ? err.stack : String(err.message));
+  }
+  return out + '\n';
+}
