@@ -1,0 +1,56 @@
+/**
+ * The inference API (port 8080): TorchServe's routes, KServe v1 and the Open Inference Protocol v2
+ * (spec §3.2, §8; open-inference-protocol.md). Register it on the inference listener's instance:
+ *
+ *   app.register(inferenceApi, deps)
+ *
+ * The server (not this plugin) provides: a catch-all content-type parser that leaves the body as a
+ * raw Buffer (anything but multipart/form-data), @fastify/multipart, the auth hook that sets
+ * `request.principal`, request ids, and the error handler that renders a TsServeError as
+ * `err.body()` with `err.status` and `err.headers`.
+ *
+ * Hot path (predictions, v1, v2): look the model up, check access, count it, hand the raw bytes to
+ * the engine, send the engine's bytes back. No JSON is parsed or produced on the event loop.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { createInferenceContext, sendJson, type InferenceApiDeps } from './inference/common.js';
+import { isServerHealthy } from './inference/health.js';
+import { kserveV1Routes } from './inference/kserve-v1.js';
+import { oipRoutes } from './inference/oip-v2.js';
+import { predictionRoutes } from './inference/predictions.js';
+
+export type { InferenceApiDeps, ModelAccess } from './inference/common.js';
+export { OipError } from './inference/oip-error.js';
+
+export async function inferenceApi(app: FastifyInstance, deps: InferenceApiDeps): Promise<void> {
+  const ctx = createInferenceContext(deps);
+
+  // Spec §8.1: 200 Healthy / 500 Unhealthy, a status body (not the error shape).
+  app.get('/ping', (_request, reply) =>
+    isServerHealthy(deps.registry)
+      ? sendJson(reply, 200, { status: 'Healthy' })
+      : sendJson(reply, 500, { status: 'Unhealthy' }),
+  );
+
+  predictionRoutes(app, ctx);
+  kserveV1Routes(app, ctx);
+  oipRoutes(app, ctx, packageVersion());
+}
+
+/** tsserve's version from package.json (found from this file, in src/ or dist/src/). */
+function packageVersion(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = path.join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'tsserve' && typeof pkg.version === 'string') return pkg.version;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return '0.0.0';
+    dir = parent;
+  }
+}

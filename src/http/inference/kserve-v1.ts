@@ -1,0 +1,68 @@
+/**
+ * KServe v1 on the inference listener (spec §8.8, open-inference-protocol.md §9):
+ *   /v1/models/{m}:predict, /v1/models/{m}:explain   inference, default version, TorchServe errors
+ *   GET /v1/models                                    {"models": [...]} (KServe runtime)
+ *   GET /v1/models/{m}                                {"name", "ready": true} or 503 (KServe runtime)
+ * find-my-way cannot put a literal ':' after a parameter, so one wildcard route parses the segment.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { MethodNotAllowedError, ResourceNotFoundError } from '../../errors.js';
+import type { InferenceRequest } from '../../workers/types.js';
+import { accessibleModelNames, canAccess, dropContentType, resolveModel, runInference, sendJson, type InferenceContext } from './common.js';
+import { isModelReady } from './health.js';
+import { modelNotReady, OipError, toOipError } from './oip-error.js';
+import { INFERENCE_METHODS, modelOpenApi } from './predictions.js';
+import { handlerHeaders, readParams } from './request-params.js';
+
+export function kserveV1Routes(app: FastifyInstance, ctx: InferenceContext): void {
+  app.get('/v1/models', (request, reply) => listModels(ctx, request, reply));
+  app.route<{ Params: { '*': string } }>({
+    method: INFERENCE_METHODS,
+    url: '/v1/models/*',
+    onSend: dropContentType(ctx),
+    handler: (request, reply) => v1Model(ctx, request, reply),
+  });
+}
+
+/** `{"models": [...]}`: the models the caller may see (a hidden model is not listed). */
+async function listModels(ctx: InferenceContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  return sendJson(reply, 200, { models: await accessibleModelNames(ctx.deps, request) });
+}
+
+async function v1Model(ctx: InferenceContext, request: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply): Promise<FastifyReply> {
+  let rest = request.params['*'];
+  while (rest.endsWith('/')) rest = rest.slice(0, -1);
+  if (rest === '' && (request.method === 'GET' || request.method === 'HEAD')) return listModels(ctx, request, reply);
+  if (rest === '' || rest.includes('/')) throw new ResourceNotFoundError();
+
+  const colon = rest.lastIndexOf(':');
+  if (colon === -1) {
+    if (request.method !== 'GET' && request.method !== 'HEAD') throw new MethodNotAllowedError();
+    return modelReady(ctx, request, reply, rest);
+  }
+  // TorchServe matches ":predict" anywhere in the segment; we require the exact verb at the end.
+  const verb = rest.slice(colon + 1);
+  const name = rest.slice(0, colon);
+  if ((verb !== 'predict' && verb !== 'explain') || name === '') throw new ResourceNotFoundError();
+  const explain = verb === 'explain';
+  const entry = await resolveModel(ctx.deps, request, name, undefined);
+  if (request.method === 'OPTIONS') return sendJson(reply, 200, modelOpenApi(name));
+  const req: InferenceRequest = {
+    id: request.id,
+    protocol: 'kserve-v1',
+    explain,
+    headers: handlerHeaders(request, { explain: explain ? 'True' : 'False' }),
+    params: await readParams(request, ctx.deps.config.maxRequestSizeBytes),
+  };
+  return runInference(ctx, reply, entry, 'default', req);
+}
+
+async function modelReady(ctx: InferenceContext, request: FastifyRequest, reply: FastifyReply, name: string): Promise<FastifyReply> {
+  try {
+    const entry = await resolveModel(ctx.deps, request, name, undefined);
+    if (!isModelReady(entry)) throw new OipError(503, modelNotReady(name), 'MODEL_NOT_READY');
+    return sendJson(reply, 200, { name, ready: true });
+  } catch (err) {
+    throw toOipError(err, name);
+  }
+}

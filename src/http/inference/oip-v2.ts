@@ -1,0 +1,143 @@
+/**
+ * Open Inference Protocol v2 (REST), open-inference-protocol.md. Every error of these routes is
+ * `{"error": "<message>"}`.
+ *
+ *   always:            ANY  /v2/models/{m}/infer, /v2/models/{m}/explain   (TorchServe: always on)
+ *   OIP switch on:     GET  /v2, /v2/health/live, /v2/health/ready, /v2/models
+ *                      GET  /v2/models/{m}[/versions/{v}], .../ready
+ *                      ANY  /v2/models/{m}/versions/{v}/infer | /explain
+ * With the switch off the rest answers TorchServe's 404, as TorchServe does (spec §8.9).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import type { InferenceRequest, TensorDtype, TensorInfo } from '../../workers/types.js';
+import { accessibleModelNames, canAccess, dropContentType, resolveModel, runInference, sendJson, type InferenceContext } from './common.js';
+import { isModelReady, isServerHealthy } from './health.js';
+import { modelNotReady, OipError, toOipError } from './oip-error.js';
+import { handlerHeaders, readParams } from './request-params.js';
+
+/** OIP datatype names (§6.1) of ONNX Runtime's element types. */
+export const OIP_DATATYPES: Readonly<Record<TensorDtype, string>> = {
+  bool: 'BOOL',
+  uint8: 'UINT8',
+  uint16: 'UINT16',
+  uint32: 'UINT32',
+  uint64: 'UINT64',
+  int8: 'INT8',
+  int16: 'INT16',
+  int32: 'INT32',
+  int64: 'INT64',
+  float16: 'FP16',
+  float32: 'FP32',
+  float64: 'FP64',
+  string: 'BYTES',
+};
+
+/** TorchServe's extensions, under the spec's key and under TorchServe's misspelled one (§3). */
+const EXTENSIONS = ['kserve', 'kubeflow'];
+
+const INFER_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'];
+
+type ModelParams = { model: string; version?: string };
+
+export function oipRoutes(app: FastifyInstance, ctx: InferenceContext, serverVersion: string): void {
+  const onSend = dropContentType(ctx);
+  const infer = (explain: boolean) => (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) =>
+    inferHandler(ctx, request, reply, explain);
+  app.route({ method: INFER_METHODS, url: '/v2/models/:model/infer', onSend, handler: infer(false) });
+  app.route({ method: INFER_METHODS, url: '/v2/models/:model/explain', onSend, handler: infer(true) });
+  if (!ctx.deps.config.openInferenceProtocol) return;
+
+  app.route({ method: INFER_METHODS, url: '/v2/models/:model/versions/:version/infer', onSend, handler: infer(false) });
+  app.route({ method: INFER_METHODS, url: '/v2/models/:model/versions/:version/explain', onSend, handler: infer(true) });
+
+  app.get('/v2', (_request, reply) =>
+    sendJson(reply, 200, { name: 'tsserve', version: serverVersion, extensions: EXTENSIONS, extenstion: EXTENSIONS }),
+  );
+  app.get('/v2/health/live', (_request, reply) => sendJson(reply, 200, { live: true }));
+  app.get('/v2/health/ready', (_request, reply) => {
+    if (!isServerHealthy(ctx.deps.registry)) throw new OipError(503, 'Server is not ready.', 'SERVER_NOT_READY');
+    return sendJson(reply, 200, { ready: true });
+  });
+  app.get('/v2/models', (request, reply) => listModels(ctx, request, reply));
+
+  const metadata = (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => modelMetadata(ctx, request, reply);
+  const ready = (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => modelReady(ctx, request, reply);
+  app.get('/v2/models/:model', metadata);
+  app.get('/v2/models/:model/versions/:version', metadata);
+  app.get('/v2/models/:model/ready', ready);
+  app.get('/v2/models/:model/versions/:version/ready', ready);
+}
+
+async function inferHandler(
+  ctx: InferenceContext,
+  request: FastifyRequest<{ Params: ModelParams }>,
+  reply: FastifyReply,
+  explain: boolean,
+): Promise<FastifyReply> {
+  const { model, version } = request.params;
+  try {
+    const entry = await resolveModel(ctx.deps, request, model, version);
+    // The body (JSON, or JSON header + binary tensors with inference-header-content-length) goes
+    // to the worker untouched; the header travels with the others.
+    const req: InferenceRequest = {
+      id: request.id,
+      protocol: 'oip-v2',
+      explain,
+      headers: handlerHeaders(request, { explain: explain ? 'True' : 'False' }),
+      params: await readParams(request, ctx.deps.config.maxRequestSizeBytes),
+    };
+    return await runInference(ctx, reply, entry, version ?? 'default', req);
+  } catch (err) {
+    throw oipFailure(request, err, model);
+  }
+}
+
+async function modelMetadata(ctx: InferenceContext, request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply): Promise<FastifyReply> {
+  const { model, version } = request.params;
+  try {
+    const entry = await resolveModel(ctx.deps, request, model, version);
+    const versions: string[] = [];
+    for (const e of ctx.deps.registry.versions(model)) if (await canAccess(ctx.deps, request, e)) versions.push(e.version);
+    const { io } = entry.runtime;
+    return sendJson(reply, 200, {
+      name: model,
+      versions,
+      platform: 'onnx_onnxv1',
+      inputs: io.inputs.map(tensorMetadata),
+      outputs: io.outputs.map(tensorMetadata),
+    });
+  } catch (err) {
+    throw oipFailure(request, err, model);
+  }
+}
+
+async function modelReady(ctx: InferenceContext, request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply): Promise<FastifyReply> {
+  const { model, version } = request.params;
+  try {
+    const entry = await resolveModel(ctx.deps, request, model, version);
+    if (!isModelReady(entry)) throw new OipError(503, modelNotReady(model), 'MODEL_NOT_READY');
+    return sendJson(reply, 200, { name: model, ready: true });
+  } catch (err) {
+    throw oipFailure(request, err, model);
+  }
+}
+
+/** `{"models": [...]}`: the models the caller may see (a hidden model is not listed). */
+async function listModels(ctx: InferenceContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  return sendJson(reply, 200, { models: await accessibleModelNames(ctx.deps, request) });
+}
+
+/** Name, OIP datatype and shape with -1 for every symbolic or unknown dimension (§4). */
+export function tensorMetadata(t: TensorInfo): { name: string; datatype: string; shape: number[] } {
+  return {
+    name: t.name,
+    datatype: OIP_DATATYPES[t.dtype] ?? t.dtype.toUpperCase(),
+    shape: t.shape.map((d) => (typeof d === 'number' && Number.isInteger(d) && d >= 0 ? d : -1)),
+  };
+}
+
+function oipFailure(request: FastifyRequest, err: unknown, model: string): OipError {
+  const out = toOipError(err, model);
+  if (out.code === 'INTERNAL') request.log.error({ err }, 'oip request failed');
+  return out;
+}

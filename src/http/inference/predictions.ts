@@ -1,0 +1,187 @@
+/**
+ * TorchServe's own inference routes (spec §3.2, §8.2, §8.3):
+ *   /predictions/{model}[/{version}[/{extra...}]]   any method but OPTIONS: inference
+ *   /explanations/{model}[/{version}[/{extra...}]]  same, with header explain: True
+ *   OPTIONS on either                               per-model OpenAPI document
+ *   /{model}/predict, /{model}/{version}/predict    legacy; query parameters reach the handler
+ *   /invocations?model_name=, /models/{model}/invoke  SageMaker style
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import { MissingParameterError, ResourceNotFoundError } from '../../errors.js';
+import type { InferenceRequest } from '../../workers/types.js';
+import { dropContentType, resolveModel, runInference, sendJson, type InferenceContext } from './common.js';
+import { handlerHeaders, queryParams, readParams } from './request-params.js';
+
+/** TorchServe runs inference on any method; OPTIONS answers the model's OpenAPI instead. */
+export const INFERENCE_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
+
+type PredictionParams = { model: string; version?: string; '*'?: string };
+
+export function predictionRoutes(app: FastifyInstance, ctx: InferenceContext): void {
+  const onSend = dropContentType(ctx);
+  for (const [prefix, explain] of [['/predictions', false], ['/explanations', true]] as const) {
+    const handler = (request: FastifyRequest<{ Params: PredictionParams }>, reply: FastifyReply) =>
+      predictions(ctx, request, reply, explain);
+    for (const url of [`${prefix}/:model`, `${prefix}/:model/:version`, `${prefix}/:model/:version/*`]) {
+      app.route<{ Params: PredictionParams }>({ method: INFERENCE_METHODS, url, onSend, handler });
+    }
+  }
+
+  const legacy = (request: FastifyRequest<{ Params: { model: string; version?: string } }>, reply: FastifyReply) =>
+    legacyPredict(ctx, request, reply);
+  app.route({ method: INFERENCE_METHODS, url: '/:model/predict', onSend, handler: legacy });
+  app.route({ method: INFERENCE_METHODS, url: '/:model/:version/predict', onSend, handler: legacy });
+
+  app.route<{ Params: { model?: string } }>({
+    method: INFERENCE_METHODS,
+    url: '/invocations',
+    onSend,
+    handler: (request, reply) => invocations(ctx, request, reply, undefined),
+  });
+  app.route<{ Params: { model: string } }>({
+    method: INFERENCE_METHODS,
+    url: '/models/:model/invoke',
+    onSend,
+    handler: (request, reply) => invocations(ctx, request, reply, request.params.model),
+  });
+}
+
+/** An empty path segment (`/predictions/m/`) means "not given", as Java's split drops it (spec §3.1). */
+function segment(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** `url_path`: the segments after the version joined by "/" (trailing empty ones dropped), or "". */
+function urlPathOf(extra: string | undefined): string {
+  if (extra === undefined) return '';
+  let end = extra.length;
+  while (end > 0 && extra.charCodeAt(end - 1) === 47 /* / */) end--;
+  return extra.slice(0, end);
+}
+
+async function predictions(
+  ctx: InferenceContext,
+  request: FastifyRequest<{ Params: PredictionParams }>,
+  reply: FastifyReply,
+  explain: boolean,
+): Promise<FastifyReply> {
+  const name = segment(request.params.model);
+  if (name === undefined) throw new ResourceNotFoundError();
+  const version = segment(request.params.version);
+  const entry = await resolveModel(ctx.deps, request, name, version);
+  if (request.method === 'OPTIONS') return sendJson(reply, 200, modelOpenApi(name));
+  const req: InferenceRequest = {
+    id: request.id,
+    protocol: 'ts',
+    explain,
+    headers: handlerHeaders(request, { explain: explain ? 'True' : 'False', url_path: urlPathOf(request.params['*']) }),
+    params: await readParams(request, ctx.deps.config.maxRequestSizeBytes),
+  };
+  return runInference(ctx, reply, entry, version ?? 'default', req);
+}
+
+/** Names TorchServe routes elsewhere: `/models/x/predict` is a 4-segment /models path (404). */
+const NOT_LEGACY_MODEL_NAMES = new Set(['models', 'invocations', 'predictions', 'explanations']);
+
+async function legacyPredict(
+  ctx: InferenceContext,
+  request: FastifyRequest<{ Params: { model: string; version?: string } }>,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  const name = request.params.model;
+  if (NOT_LEGACY_MODEL_NAMES.has(name)) throw new ResourceNotFoundError();
+  const version = segment(request.params.version);
+  const entry = await resolveModel(ctx.deps, request, name, version);
+  if (request.method === 'OPTIONS') return sendJson(reply, 200, modelOpenApi(name));
+  const req: InferenceRequest = {
+    id: request.id,
+    protocol: 'ts',
+    explain: false,
+    headers: handlerHeaders(request, {}),
+    params: await readParams(request, ctx.deps.config.maxRequestSizeBytes, queryParams(request.url)),
+  };
+  return runInference(ctx, reply, entry, version ?? 'default', req);
+}
+
+/**
+ * SageMaker-style routes. Without a name in the path: `model_name` from the query string, else the
+ * only model loaded at startup, else a `model_name` form field, else 400 (spec §3.2).
+ */
+async function invocations(
+  ctx: InferenceContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  pathName: string | undefined,
+): Promise<FastifyReply> {
+  const query = queryParams(request.url);
+  let name = pathName ?? paramText(query, 'model_name');
+  if (name === undefined || name === '') {
+    const startup = startupModels(ctx);
+    if (startup.length === 1) name = startup[0];
+  }
+  const params = await readParams(request, ctx.deps.config.maxRequestSizeBytes, query);
+  if (name === undefined || name === '') name = paramText(params, 'model_name');
+  if (name === undefined || name === '') throw new MissingParameterError('model_name');
+  const entry = await resolveModel(ctx.deps, request, name, undefined);
+  if (request.method === 'OPTIONS') return sendJson(reply, 200, modelOpenApi(name));
+  const req: InferenceRequest = { id: request.id, protocol: 'ts', explain: false, headers: handlerHeaders(request, {}), params };
+  return runInference(ctx, reply, entry, 'default', req);
+}
+
+function paramText(params: { name: string; value: Uint8Array }[], name: string): string | undefined {
+  const p = params.find((x) => x.name === name);
+  return p === undefined ? undefined : Buffer.from(p.value.buffer, p.value.byteOffset, p.value.byteLength).toString('utf8');
+}
+
+function startupModels(ctx: InferenceContext): string[] {
+  const { registry } = ctx.deps;
+  const out: string[] = [];
+  for (const name of registry.names()) {
+    try {
+      if (registry.versions(name).some((e) => e.loadedAtStartup)) out.push(name);
+    } catch {
+      // unregistered meanwhile
+    }
+  }
+  return out;
+}
+
+const ERROR_CONTENT = {
+  'application/json': {
+    schema: {
+      type: 'object',
+      required: ['code', 'type', 'message'],
+      properties: {
+        code: { type: 'integer', description: 'Error code.' },
+        type: { type: 'string', description: 'Error type.' },
+        message: { type: 'string', description: 'Error message.' },
+      },
+    },
+  },
+};
+
+/**
+ * TorchServe's per-model OpenAPI document (OpenApiUtils.getModelApi). TorchServe lists
+ * `/prediction/<model>` (singular, a typo); we list the real path (docs/compatibility.md).
+ */
+export function modelOpenApi(name: string): unknown {
+  const path = {
+    post: {
+      description: `A predict entry point for model: ${name}.`,
+      operationId: name,
+      responses: {
+        '200': { description: 'OK' },
+        '500': { description: 'Internal Server Error', content: ERROR_CONTENT },
+      },
+    },
+  };
+  return {
+    openapi: '3.0.1',
+    info: { title: `RESTful API for: ${name}`, version: '1.0.0' },
+    paths: {
+      [`/predictions/${name}`]: path,
+      '/v1/models/{model_name}:predict': path,
+      '/v2/models/{model_name}/infer': path,
+    },
+  };
+}
