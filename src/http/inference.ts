@@ -12,10 +12,8 @@
  * Hot path (predictions, v1, v2): look the model up, check access, count it, hand the raw bytes to
  * the engine, send the engine's bytes back. No JSON is parsed or produced on the event loop.
  */
-import { readFileSync, existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { packageVersion } from '../archive/package-version.js';
 import { createInferenceContext, sendJson, type InferenceApiDeps } from './inference/common.js';
 import { isServerHealthy } from './inference/health.js';
 import { kserveV1Routes } from './inference/kserve-v1.js';
@@ -38,19 +36,4 @@ export async function inferenceApi(app: FastifyInstance, deps: InferenceApiDeps)
   predictionRoutes(app, ctx);
   kserveV1Routes(app, ctx);
   oipRoutes(app, ctx, packageVersion());
-}
-
-/** tsserve's version from package.json (found from this file, in src/ or dist/src/). */
-function packageVersion(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const file = path.join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'tsserve' && typeof pkg.version === 'string') return pkg.version;
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return '0.0.0';
-    dir = parent;
-  }
 }

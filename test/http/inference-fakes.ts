@@ -1,13 +1,14 @@
 /**
  * Fakes for the inference API tests: a registry (ModelLookup), runtimes that record what they are
  * given, a groups service, a metrics sink, and a Fastify instance set up the way the server sets
- * up the inference listener (raw-body parser, multipart, principal, TsServeError rendering).
+ * up the inference listener (raw-body parser, multipart, principal, the server's error handler).
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import { NO_PRINCIPAL, type Principal } from '../../src/auth/principal.js';
-import { ModelNotFoundError, ModelVersionNotFoundError, ResourceNotFoundError, TsServeError } from '../../src/errors.js';
+import { ModelNotFoundError, ModelVersionNotFoundError, ResourceNotFoundError } from '../../src/errors.js';
+import { installErrorHandler, sendError } from '../../src/http/error-handler.js';
 import { inferenceApi, type InferenceApiDeps, type ModelAccess } from '../../src/http/inference.js';
 import type { MetricsSink } from '../../src/metrics/types.js';
 import type { ModelEntry, ModelLookup } from '../../src/registry/types.js';
@@ -188,17 +189,8 @@ export async function buildHarness(
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  app.setErrorHandler((err, _request, reply) => {
-    if (err instanceof TsServeError) {
-      return reply.code(err.status).headers(err.headers).send(err.body());
-    }
-    const status = (err as { statusCode?: number }).statusCode ?? 500;
-    return reply.code(status).send({ code: status, type: 'InternalServerException', message: (err as Error).message });
-  });
-  app.setNotFoundHandler((_request, reply) => {
-    const err = new ResourceNotFoundError();
-    return reply.code(404).send(err.body());
-  });
+  installErrorHandler(app, { maxRequestSizeBytes });
+  app.setNotFoundHandler((_request, reply) => sendError(reply, new ResourceNotFoundError()));
 
   const deps: InferenceApiDeps = {
     config: { openInferenceProtocol: opts.openInferenceProtocol ?? true, maxRequestSizeBytes },

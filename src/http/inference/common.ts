@@ -9,6 +9,7 @@ import type { MetricsSink } from '../../metrics/types.js';
 import type { ModelEntry, ModelLookup } from '../../registry/types.js';
 import type { InferenceRequest, InferenceResponse } from '../../workers/types.js';
 import { NO_PRINCIPAL, type Principal } from '../../auth/principal.js';
+import { prettyJson } from '../error-handler.js';
 
 /** The slice of the groups service the inference API needs (issue #7). */
 export interface ModelAccess {
@@ -154,5 +155,5 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 
 /** TorchServe's JSON: pretty-printed with 2 spaces and a trailing newline (spec §3.3). */
 export function sendJson(reply: FastifyReply, status: number, value: unknown): FastifyReply {
-  return reply.code(status).header('content-type', 'application/json').send(JSON.stringify(value, null, 2) + '\n');
+  return reply.code(status).header('content-type', 'application/json').send(prettyJson(value));
 }

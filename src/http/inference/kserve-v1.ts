@@ -63,6 +63,6 @@ async function modelReady(ctx: InferenceContext, request: FastifyRequest, reply:
     if (!isModelReady(entry)) throw new OipError(503, modelNotReady(name), 'MODEL_NOT_READY');
     return sendJson(reply, 200, { name, ready: true });
   } catch (err) {
-    throw toOipError(err, name);
+    throw toOipError(err, name, request.id);
   }
 }

@@ -25,7 +25,7 @@ export const modelNotReady = (name: string): string => `Model with name ${name} 
  * version says what the KServe runtime says. Errors that are not TsServeErrors become a generic
  * 500 (the caller logs them in full).
  */
-export function toOipError(err: unknown, modelName: string | undefined): OipError {
+export function toOipError(err: unknown, modelName: string | undefined, requestId: string): OipError {
   if (err instanceof OipError) return err;
   if (err instanceof TsServeError) {
     if (err.code === 'MODEL_NOT_FOUND' && modelName !== undefined) return new OipError(404, modelDoesNotExist(modelName), err.code);
@@ -36,5 +36,5 @@ export function toOipError(err: unknown, modelName: string | undefined): OipErro
   }
   const status = (err as { statusCode?: unknown } | null)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) return new OipError(status, (err as Error).message, 'BAD_REQUEST');
-  return new OipError(500, 'Internal server error', 'INTERNAL');
+  return new OipError(500, `Internal server error (request id ${requestId})`, 'INTERNAL');
 }

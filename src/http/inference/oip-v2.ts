@@ -137,7 +137,7 @@ export function tensorMetadata(t: TensorInfo): { name: string; datatype: string;
 }
 
 function oipFailure(request: FastifyRequest, err: unknown, model: string): OipError {
-  const out = toOipError(err, model);
+  const out = toOipError(err, model, request.id);
   if (out.code === 'INTERNAL') request.log.error({ err }, 'oip request failed');
   return out;
 }
