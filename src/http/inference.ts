@@ -13,25 +13,33 @@
  * the engine, send the engine's bytes back. No JSON is parsed or produced on the event loop.
  */
 import type { FastifyInstance } from 'fastify';
+import { sendJson } from './common.js';
 import { packageVersion } from '../archive/package-version.js';
-import { createInferenceContext, sendJson, type InferenceApiDeps } from './inference/common.js';
+import { createInferenceContext, type InferenceApiDeps } from './inference/context.js';
 import { isServerHealthy } from './inference/health.js';
 import { kserveV1Routes } from './inference/kserve-v1.js';
 import { oipRoutes } from './inference/oip-v2.js';
-import { predictionRoutes } from './inference/predictions.js';
+import { predictionRoutes, routeDoc } from './inference/predictions.js';
+import { STATUS_SCHEMA } from './openapi.js';
 
-export type { InferenceApiDeps, ModelAccess } from './inference/common.js';
+export type { InferenceApiDeps, ModelAccess } from './inference/context.js';
 export { OipError } from './inference/oip-error.js';
 
 export async function inferenceApi(app: FastifyInstance, deps: InferenceApiDeps): Promise<void> {
   const ctx = createInferenceContext(deps);
 
   // Spec §8.1: 200 Healthy / 500 Unhealthy, a status body (not the error shape).
-  app.get('/ping', (_request, reply) =>
-    isServerHealthy(deps.registry)
-      ? sendJson(reply, 200, { status: 'Healthy' })
-      : sendJson(reply, 500, { status: 'Unhealthy' }),
-  );
+  app.route({
+    method: 'GET',
+    url: '/ping',
+    config: routeDoc({
+      operationId: 'ping',
+      summary: 'Get TorchServe status.',
+      responses: { '200': { description: 'TorchServe status', schema: STATUS_SCHEMA } },
+    }),
+    handler: (_request, reply) =>
+      isServerHealthy(deps.registry) ? sendJson(reply, 200, { status: 'Healthy' }) : sendJson(reply, 500, { status: 'Unhealthy' }),
+  });
 
   predictionRoutes(app, ctx);
   kserveV1Routes(app, ctx);

@@ -102,3 +102,17 @@ test('without a groups service every model is accessible', async (t) => {
   assert.equal(res.statusCode, 200);
   assert.equal(h.groups.calls, 0);
 });
+
+test('the API description lists the inference routes under TorchServe operationIds', async (t) => {
+  const h = await buildHarness();
+  t.after(() => h.app.close());
+  const res = await h.app.inject({ method: 'OPTIONS', url: '/' });
+  assert.equal(res.statusCode, 200);
+  const paths = res.json().paths as Record<string, Record<string, { operationId?: string }>>;
+  assert.equal(paths['/ping']?.get?.operationId, 'ping');
+  assert.equal(paths['/predictions/{model_name}']?.post?.operationId, 'predictions');
+  assert.equal(paths['/predictions/{model_name}/{model_version}']?.post?.operationId, 'version_predictions');
+  assert.equal(paths['/v2/models/{model_name}/infer']?.post?.operationId, 'predictions');
+  assert.deepEqual(Object.keys(paths['/predictions/{model_name}']!), ['post'], 'other methods are not listed');
+  assert.equal(paths['/{model_name}/predict'], undefined);
+});

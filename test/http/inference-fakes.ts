@@ -1,14 +1,16 @@
 /**
  * Fakes for the inference API tests: a registry (ModelLookup), runtimes that record what they are
- * given, a groups service, a metrics sink, and a Fastify instance set up the way the server sets
- * up the inference listener (raw-body parser, multipart, principal, the server's error handler).
+ * given, a groups service, a metrics sink, and the server's own listener app (raw-body parser,
+ * multipart, error handler, 404/405) with a test principal hook and the API description.
  */
-import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
-import multipart from '@fastify/multipart';
+import type { FastifyInstance } from 'fastify';
 import { NO_PRINCIPAL, type Principal } from '../../src/auth/principal.js';
-import { ModelNotFoundError, ModelVersionNotFoundError, ResourceNotFoundError } from '../../src/errors.js';
-import { installErrorHandler, sendError } from '../../src/http/error-handler.js';
+import { makeConfig } from '../../src/config/load.js';
+import { ModelNotFoundError, ModelVersionNotFoundError } from '../../src/errors.js';
+import { decoratePrincipal } from '../../src/http/auth-hook.js';
+import { createListenerApp } from '../../src/http/common.js';
+import { installApiDescription, type OpenApiDocument } from '../../src/http/openapi.js';
+import { silentLogger } from '../../src/logger.js';
 import { inferenceApi, type InferenceApiDeps, type ModelAccess } from '../../src/http/inference.js';
 import type { MetricsSink } from '../../src/metrics/types.js';
 import type { ModelEntry, ModelLookup } from '../../src/registry/types.js';
@@ -159,6 +161,7 @@ export type Harness = {
   registry: FakeRegistry;
   groups: FakeGroups;
   metrics: ReturnType<typeof recordingMetrics>;
+  apiDescription: () => OpenApiDocument;
 };
 
 /**
@@ -173,34 +176,27 @@ export async function buildHarness(
   setup?.(registry);
   const groups = new FakeGroups();
   const metrics = recordingMetrics();
-  const maxRequestSizeBytes = opts.maxRequestSizeBytes ?? 6553500;
-  const app = Fastify({ logger: false, bodyLimit: maxRequestSizeBytes, genReqId: () => randomUUID() });
-
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  await app.register(multipart);
-
-  if (!app.hasRequestDecorator('principal')) app.decorateRequest('principal', null as never);
+  const config = makeConfig({
+    ts_open_inference_protocol: String(opts.openInferenceProtocol ?? true),
+    max_request_size: String(opts.maxRequestSizeBytes ?? 6553500),
+  });
+  const app = createListenerApp({ name: 'inference', config, log: silentLogger(), accessLog: silentLogger() });
+  decoratePrincipal(app);
   app.addHook('onRequest', async (request) => {
     const user = request.headers['x-test-user'];
     request.principal = typeof user === 'string' ? { kind: 'user', name: user, backendRoles: [], roles: [] } : NO_PRINCIPAL;
   });
-
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
-  installErrorHandler(app, { maxRequestSizeBytes });
-  app.setNotFoundHandler((_request, reply) => sendError(reply, new ResourceNotFoundError()));
+  const apiDescription = installApiDescription(app, { title: 'TorchServe APIs' });
 
   const deps: InferenceApiDeps = {
-    config: { openInferenceProtocol: opts.openInferenceProtocol ?? true, maxRequestSizeBytes },
+    config,
     registry,
     groups: opts.withGroups === false ? undefined : groups,
     metrics,
   };
   await app.register(inferenceApi, deps);
   await app.ready();
-  return { app, registry, groups, metrics };
+  return { app, registry, groups, metrics, apiDescription };
 }
 
 /** A multipart/form-data body with the given parts, in order. */

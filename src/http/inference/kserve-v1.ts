@@ -6,20 +6,28 @@
  * find-my-way cannot put a literal ':' after a parameter, so one wildcard route parses the segment.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendJson } from '../common.js';
 import { MethodNotAllowedError, ResourceNotFoundError } from '../../errors.js';
 import type { InferenceRequest } from '../../workers/types.js';
-import { accessibleModelNames, canAccess, dropContentType, resolveModel, runInference, sendJson, type InferenceContext } from './common.js';
+import { accessibleModelNames, canAccess, dropContentType, resolveModel, runInference, type InferenceContext } from './context.js';
 import { isModelReady } from './health.js';
 import { modelNotReady, OipError, toOipError } from './oip-error.js';
-import { INFERENCE_METHODS, modelOpenApi } from './predictions.js';
+import { INFERENCE_METHODS, modelOpenApi, routeDoc } from './predictions.js';
 import { handlerHeaders, readParams } from './request-params.js';
 
 export function kserveV1Routes(app: FastifyInstance, ctx: InferenceContext): void {
-  app.get('/v1/models', (request, reply) => listModels(ctx, request, reply));
+  app.route({
+    method: 'GET',
+    url: '/v1/models',
+    config: routeDoc({ operationId: 'kserve_v1_list_models', summary: 'Names of the models (KServe v1).', responses: { '200': { description: 'OK', schema: { type: 'object' } } } }),
+    handler: (request, reply) => listModels(ctx, request, reply),
+  });
+  // The API description cannot express `{model_name}:predict` from this route: it stays unlisted.
   app.route<{ Params: { '*': string } }>({
     method: INFERENCE_METHODS,
     url: '/v1/models/*',
     onSend: dropContentType(ctx),
+    config: routeDoc(false),
     handler: (request, reply) => v1Model(ctx, request, reply),
   });
 }

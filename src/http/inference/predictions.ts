@@ -6,44 +6,79 @@
  *   /{model}/predict, /{model}/{version}/predict    legacy; query parameters reach the handler
  *   /invocations?model_name=, /models/{model}/invoke  SageMaker style
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import { sendJson } from '../common.js';
+import { ERROR_SCHEMA, type OpenApiOperationDoc } from '../openapi.js';
 import { MissingParameterError, ResourceNotFoundError } from '../../errors.js';
 import type { InferenceRequest } from '../../workers/types.js';
-import { dropContentType, resolveModel, runInference, sendJson, type InferenceContext } from './common.js';
+import { dropContentType, resolveModel, runInference, type InferenceContext } from './context.js';
 import { handlerHeaders, queryParams, readParams } from './request-params.js';
 
 /** TorchServe runs inference on any method; OPTIONS answers the model's OpenAPI instead. */
 export const INFERENCE_METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
+/** Registered apart from POST so that the API description lists POST only, as TorchServe's. */
+export const OTHER_INFERENCE_METHODS: HTTPMethods[] = INFERENCE_METHODS.filter((m) => m !== 'POST');
 
-type PredictionParams = { model: string; version?: string; '*'?: string };
+type PredictionParams = { model_name: string; model_version?: string; '*'?: string };
+
+const BINARY = { schema: { type: 'string', format: 'binary' } };
+
+/** TorchServe's description of a predictions operation (OpenApiUtils.getPredictionsPath). */
+export function predictionsDoc(operationId: string, summary: string): OpenApiOperationDoc {
+  return {
+    operationId,
+    summary,
+    requestBody: { description: 'Input data format is defined by each model.', required: true, content: { '*/*': BINARY } },
+    responses: {
+      '200': { description: 'Output data format is defined by each model.', schema: BINARY.schema, contentType: '*/*' },
+      '404': { description: 'Model not found or Model Version not found', schema: ERROR_SCHEMA },
+      '500': { description: 'Internal Server Error', schema: ERROR_SCHEMA },
+      '503': { description: 'No worker is available to serve request', schema: ERROR_SCHEMA },
+    },
+  };
+}
+
+/** Route config read by the API description (openapi.ts): the operation's doc, or false to hide it. */
+export function routeDoc(doc: OpenApiOperationDoc | false): FastifyContextConfig {
+  return { openapi: doc } as unknown as FastifyContextConfig;
+}
+
+/**
+ * Registers `handler` on `url` for every inference method: POST with `doc` in the API description
+ * (or hidden when `doc` is false), the other methods hidden.
+ */
+export function inferenceRoute<P>(
+  app: FastifyInstance,
+  ctx: InferenceContext,
+  url: string,
+  doc: OpenApiOperationDoc | false,
+  handler: (request: FastifyRequest<{ Params: P }>, reply: FastifyReply) => Promise<FastifyReply>,
+): void {
+  const onSend = dropContentType(ctx);
+  app.route<{ Params: P }>({ method: 'POST', url, onSend, config: routeDoc(doc), handler });
+  app.route<{ Params: P }>({ method: OTHER_INFERENCE_METHODS, url, onSend, config: routeDoc(false), handler });
+}
 
 export function predictionRoutes(app: FastifyInstance, ctx: InferenceContext): void {
-  const onSend = dropContentType(ctx);
   for (const [prefix, explain] of [['/predictions', false], ['/explanations', true]] as const) {
     const handler = (request: FastifyRequest<{ Params: PredictionParams }>, reply: FastifyReply) =>
       predictions(ctx, request, reply, explain);
-    for (const url of [`${prefix}/:model`, `${prefix}/:model/:version`, `${prefix}/:model/:version/*`]) {
-      app.route<{ Params: PredictionParams }>({ method: INFERENCE_METHODS, url, onSend, handler });
-    }
+    const what = explain ? 'Explanations' : 'Predictions';
+    const id = explain ? 'explanations' : 'predictions';
+    inferenceRoute(app, ctx, `${prefix}/:model_name`, predictionsDoc(id, `${what} entry point to get inference using default model version.`), handler);
+    inferenceRoute(app, ctx, `${prefix}/:model_name/:model_version`, predictionsDoc(`version_${id}`, `${what} entry point to get inference using specific model version.`), handler);
+    inferenceRoute(app, ctx, `${prefix}/:model_name/:model_version/*`, false, handler);
   }
 
-  const legacy = (request: FastifyRequest<{ Params: { model: string; version?: string } }>, reply: FastifyReply) =>
+  const legacy = (request: FastifyRequest<{ Params: { model_name: string; model_version?: string } }>, reply: FastifyReply) =>
     legacyPredict(ctx, request, reply);
-  app.route({ method: INFERENCE_METHODS, url: '/:model/predict', onSend, handler: legacy });
-  app.route({ method: INFERENCE_METHODS, url: '/:model/:version/predict', onSend, handler: legacy });
+  inferenceRoute(app, ctx, '/:model_name/predict', false, legacy);
+  inferenceRoute(app, ctx, '/:model_name/:model_version/predict', false, legacy);
 
-  app.route<{ Params: { model?: string } }>({
-    method: INFERENCE_METHODS,
-    url: '/invocations',
-    onSend,
-    handler: (request, reply) => invocations(ctx, request, reply, undefined),
-  });
-  app.route<{ Params: { model: string } }>({
-    method: INFERENCE_METHODS,
-    url: '/models/:model/invoke',
-    onSend,
-    handler: (request, reply) => invocations(ctx, request, reply, request.params.model),
-  });
+  inferenceRoute(app, ctx, '/invocations', false, (request, reply) => invocations(ctx, request, reply, undefined));
+  inferenceRoute<{ model_name: string }>(app, ctx, '/models/:model_name/invoke', false, (request, reply) =>
+    invocations(ctx, request, reply, request.params.model_name),
+  );
 }
 
 /** An empty path segment (`/predictions/m/`) means "not given", as Java's split drops it (spec §3.1). */
@@ -65,9 +100,9 @@ async function predictions(
   reply: FastifyReply,
   explain: boolean,
 ): Promise<FastifyReply> {
-  const name = segment(request.params.model);
+  const name = segment(request.params.model_name);
   if (name === undefined) throw new ResourceNotFoundError();
-  const version = segment(request.params.version);
+  const version = segment(request.params.model_version);
   const entry = await resolveModel(ctx.deps, request, name, version);
   if (request.method === 'OPTIONS') return sendJson(reply, 200, modelOpenApi(name));
   const req: InferenceRequest = {
@@ -85,12 +120,12 @@ const NOT_LEGACY_MODEL_NAMES = new Set(['models', 'invocations', 'predictions', 
 
 async function legacyPredict(
   ctx: InferenceContext,
-  request: FastifyRequest<{ Params: { model: string; version?: string } }>,
+  request: FastifyRequest<{ Params: { model_name: string; model_version?: string } }>,
   reply: FastifyReply,
 ): Promise<FastifyReply> {
-  const name = request.params.model;
+  const name = request.params.model_name;
   if (NOT_LEGACY_MODEL_NAMES.has(name)) throw new ResourceNotFoundError();
-  const version = segment(request.params.version);
+  const version = segment(request.params.model_version);
   const entry = await resolveModel(ctx.deps, request, name, version);
   if (request.method === 'OPTIONS') return sendJson(reply, 200, modelOpenApi(name));
   const req: InferenceRequest = {
@@ -146,20 +181,6 @@ function startupModels(ctx: InferenceContext): string[] {
   return out;
 }
 
-const ERROR_CONTENT = {
-  'application/json': {
-    schema: {
-      type: 'object',
-      required: ['code', 'type', 'message'],
-      properties: {
-        code: { type: 'integer', description: 'Error code.' },
-        type: { type: 'string', description: 'Error type.' },
-        message: { type: 'string', description: 'Error message.' },
-      },
-    },
-  },
-};
-
 /**
  * TorchServe's per-model OpenAPI document (OpenApiUtils.getModelApi). TorchServe lists
  * `/prediction/<model>` (singular, a typo); we list the real path (docs/compatibility.md).
@@ -171,7 +192,7 @@ export function modelOpenApi(name: string): unknown {
       operationId: name,
       responses: {
         '200': { description: 'OK' },
-        '500': { description: 'Internal Server Error', content: ERROR_CONTENT },
+        '500': { description: 'Internal Server Error', content: { 'application/json': { schema: ERROR_SCHEMA } } },
       },
     },
   };

@@ -9,7 +9,6 @@ import type { MetricsSink } from '../../metrics/types.js';
 import type { ModelEntry, ModelLookup } from '../../registry/types.js';
 import type { InferenceRequest, InferenceResponse } from '../../workers/types.js';
 import { NO_PRINCIPAL, type Principal } from '../../auth/principal.js';
-import { prettyJson } from '../error-handler.js';
 
 /** The slice of the groups service the inference API needs (issue #7). */
 export interface ModelAccess {
@@ -151,9 +150,4 @@ export function asBuffer(bytes: Uint8Array): Buffer {
   if (Buffer.isBuffer(bytes)) return bytes;
   if (bytes.buffer instanceof ArrayBuffer) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return Buffer.from(bytes);
-}
-
-/** TorchServe's JSON: pretty-printed with 2 spaces and a trailing newline (spec §3.3). */
-export function sendJson(reply: FastifyReply, status: number, value: unknown): FastifyReply {
-  return reply.code(status).header('content-type', 'application/json').send(prettyJson(value));
 }
