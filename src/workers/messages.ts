@@ -1,0 +1,43 @@
+/**
+ * Messages between the main thread and a worker thread (STYLE.md "Workers and batching").
+ *
+ *   main                                   worker
+ *    | new Worker(workerData: WorkerInit)   |
+ *    |                                      | load session, handler, warm-up
+ *    | <------------- ready | load-failed --|
+ *    | run {batchId, requests} -----------> |   (request bodies transferred, not copied)
+ *    | <------------------ result {batchId} |   (response bodies transferred)
+ *    | <--------------------------- log ... |   (any time: handler console output, errors)
+ *
+ * Errors cross as ErrorWire plus the request's protocol (class and stack do not survive
+ * postMessage); the main thread rebuilds them with `inferenceErrorFromWire`.
+ */
+import type { ErrorWire } from '../errors.js';
+import type { InferenceRequest, InferenceResponse, ModelIO, ModelSpec, Protocol } from './types.js';
+
+export type WorkerInit =
+  | {
+      mode: 'serve';
+      workerId: string;
+      spec: ModelSpec;
+      /** IO read by `inspect`, so the worker can check its session against it. */
+      io: ModelIO;
+    }
+  | { mode: 'inspect'; file: string };
+
+export type ToWorker = { kind: 'run'; batchId: number; requests: InferenceRequest[] };
+
+/** An error answer for one request: what the HTTP layer renders (OIP routes as `{"error": msg}`). */
+export type RequestErrorWire = ErrorWire & { protocol: Protocol };
+
+export type WireResult = { ok: true; response: InferenceResponse } | { ok: false; error: RequestErrorWire };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type FromWorker =
+  | { kind: 'ready'; io: ModelIO; loadMillis: number }
+  | { kind: 'load-failed'; message: string; stack?: string }
+  | { kind: 'inspected'; io: ModelIO }
+  | { kind: 'inspect-failed'; message: string }
+  | { kind: 'result'; batchId: number; results: WireResult[]; handlerMillis: number }
+  | { kind: 'log'; level: LogLevel; msg: string; stack?: string; stream?: 'stdout' | 'stderr' };

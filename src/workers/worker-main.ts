@@ -1,0 +1,128 @@
+/**
+ * Entry point of every worker thread (messages.ts has the protocol). Either inspects a model
+ * file and exits, or serves one model version: loads the ONNX Runtime session and the handler,
+ * runs the warm-up, says `ready`, then runs one batch per `run` message.
+ *
+ * Handler console output is routed to the main thread's model log. An uncaught error here ends
+ * the thread; the pool fails the batch it held and starts a replacement.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { format } from 'node:util';
+import { isBatchable } from './io.js';
+import type { FromWorker, LogLevel, ToWorker, WorkerInit } from './messages.js';
+import type { ModelIO } from './types.js';
+import { createSession, readIO } from './session.js';
+import { BatchRunner } from '../handlers/pipeline.js';
+import { loadHandler } from '../handlers/load-handler.js';
+import type { HandlerLog, WorkerContext } from '../handlers/types.js';
+
+const port = parentPort;
+if (port === null) throw new Error('worker-main must run in a worker thread');
+
+function post(msg: FromWorker, transfer?: ArrayBuffer[]): void {
+  port!.postMessage(msg, transfer);
+}
+
+function log(level: LogLevel, msg: string, stream?: 'stdout' | 'stderr'): void {
+  post({ kind: 'log', level, msg, ...(stream !== undefined ? { stream } : {}) });
+}
+
+/** console.* inside handlers → model log (TorchServe sends handler prints to model_log). */
+function routeConsole(): void {
+  const c = console as unknown as Record<string, (...args: unknown[]) => void>;
+  const map: [string, LogLevel, 'stdout' | 'stderr'][] = [
+    ['log', 'info', 'stdout'],
+    ['info', 'info', 'stdout'],
+    ['debug', 'debug', 'stdout'],
+    ['trace', 'debug', 'stdout'],
+    ['warn', 'warn', 'stderr'],
+    ['error', 'error', 'stderr'],
+  ];
+  for (const [method, level, stream] of map) c[method] = (...args: unknown[]) => log(level, format(...args), stream);
+}
+
+const handlerLog: HandlerLog = {
+  debug: (msg, ...args) => log('debug', format(msg, ...args)),
+  info: (msg, ...args) => log('info', format(msg, ...args)),
+  warn: (msg, ...args) => log('warn', format(msg, ...args)),
+  error: (msg, ...args) => log('error', format(msg, ...args)),
+};
+
+async function inspect(file: string): Promise<void> {
+  try {
+    const ort = await import('onnxruntime-node');
+    // Only the metadata is wanted: skip graph optimisation and extra threads.
+    const session = await ort.InferenceSession.create(file, {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'disabled',
+    });
+    const io = readIO(session);
+    await session.release();
+    post({ kind: 'inspected', io });
+  } catch (err) {
+    post({ kind: 'inspect-failed', message: (err as Error)?.message ?? String(err) });
+  }
+}
+
+async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void> {
+  const { spec, workerId } = init;
+  const started = performance.now();
+  let runner: BatchRunner;
+  let io: ModelIO;
+  try {
+    const ort = await import('onnxruntime-node');
+    const session = await createSession(ort, spec.serializedFile, spec.session, (m) => log('warn', m));
+    io = readIO(session);
+    const handler = await loadHandler(spec);
+    const worker: WorkerContext = {
+      modelName: spec.name,
+      modelVersion: spec.version,
+      modelDir: spec.modelDir,
+      serializedFile: spec.serializedFile,
+      manifest: spec.manifest,
+      modelYamlConfig: spec.modelYamlConfig,
+      spec,
+      workerId,
+      session,
+      ort,
+      io,
+      batchable: isBatchable(io),
+      log: handlerLog,
+    };
+    await handler.initialize(worker);
+    runner = new BatchRunner({
+      handler,
+      worker,
+      maxResponseSizeBytes: spec.maxResponseSizeBytes,
+      decodeInputRequest: spec.decodeInputRequest,
+    });
+    if (spec.warmup !== undefined) {
+      const [r] = await runner.run([spec.warmup]);
+      if (r === undefined || !r.ok) throw new Error(`warm-up request failed: ${r?.ok === false ? r.error.message : 'no answer'}`);
+    }
+  } catch (err) {
+    const e = err as Error;
+    post({ kind: 'load-failed', message: e?.message ?? String(err), ...(e?.stack !== undefined ? { stack: e.stack } : {}) });
+    return;
+  }
+  // One batch at a time, in arrival order (the pool sends one, but be safe).
+  let chain: Promise<void> = Promise.resolve();
+  port!.on('message', (msg: ToWorker) => {
+    if (msg.kind !== 'run') return;
+    chain = chain.then(async () => {
+      const t0 = performance.now();
+      const results = await runner.run(msg.requests);
+      const handlerMillis = performance.now() - t0;
+      const transfer = new Set<ArrayBuffer>();
+      for (const r of results) if (r.ok) transfer.add(r.response.body.buffer as ArrayBuffer);
+      post({ kind: 'result', batchId: msg.batchId, results, handlerMillis }, [...transfer]);
+    });
+  });
+  post({ kind: 'ready', io, loadMillis: performance.now() - started });
+}
+
+routeConsole();
+const init = workerData as WorkerInit;
+if (init.mode === 'inspect') void inspect(init.file);
+else void serve(init);

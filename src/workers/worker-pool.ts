@@ -1,0 +1,373 @@
+/**
+ * The worker threads of one model version. Each slot keeps its id across restarts (TorchServe
+ * keeps a worker's port) and moves through:
+ *
+ *   STARTING ──ready──▶ IDLE ◀──result──▶ BUSY
+ *      │                 │                  │ crash / response timeout
+ *      │ load failed,    │ crash            ▼
+ *      │ startup timeout └───────────▶ BACKOFF ──delay──▶ STARTING   (Fibonacci, backoff.ts)
+ *      └─────────────────────────────────▲   │ failing > maxRetryTimeoutInSec
+ *                                            ▼
+ *                                          FAILED (stays; /ping turns Unhealthy)
+ *   any ──retire──▶ STOPPING (a BUSY slot first finishes its batch) ──exit──▶ removed
+ *
+ * The pool settles every job it was handed: with the worker's answer, or WorkerDiedError when
+ * the thread dies or the response timeout passes.
+ */
+import { WorkerDiedError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { MetricsSink } from '../metrics/types.js';
+import { restartDelayMs } from './backoff.js';
+import { inferenceErrorFromWire } from './inference-error.js';
+import type { LogLevel, WireResult } from './messages.js';
+import type { InferenceRequest, InferenceResponse, ModelIO, ModelSpec } from './types.js';
+import { WorkerThread } from './worker-thread.js';
+
+export type Job = {
+  req: InferenceRequest;
+  resolve: (res: InferenceResponse) => void;
+  reject: (err: Error) => void;
+  /** process.hrtime.bigint() when queued. */
+  enqueuedNs: bigint;
+  onDequeue?: (queueMicros: number) => void;
+};
+
+export type SlotState = 'STARTING' | 'IDLE' | 'BUSY' | 'STOPPING' | 'BACKOFF' | 'FAILED';
+
+type InFlight = { id: number; jobs: Job[]; timer: NodeJS.Timeout; sentNs: bigint };
+
+export class WorkerSlot {
+  readonly id: string;
+  readonly log: Logger;
+  startTime = new Date();
+  restarts = 0;
+  state: SlotState = 'STARTING';
+  thread: WorkerThread | undefined;
+  batch: InFlight | undefined;
+  /** Consecutive failures since the last successful load (picks the back-off step). */
+  failures = 0;
+  failingSinceMs: number | undefined;
+  /** Scale-down: stop after the current batch. */
+  retiring = false;
+  /** Startup-timeout or restart timer. */
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(id: string, log: Logger) {
+    this.id = id;
+    this.log = log;
+  }
+
+  /** Counts toward minWorkers for /ping (TorchServe: healthy unless failing past the retry window). */
+  get isHealthy(): boolean {
+    return this.state !== 'FAILED' && this.state !== 'STOPPING' && !this.retiring;
+  }
+}
+
+export type PoolEvents = {
+  /** The slot can take a batch. */
+  onIdle(slot: WorkerSlot): void;
+  /** The slot can no longer take work (crashed, stopping). */
+  onGone(slot: WorkerSlot): void;
+  /** A slot failed to load (load error, crash while loading, startup timeout). */
+  onLoadFailed(slot: WorkerSlot, message: string): void;
+  /** Anything changed: a slot became ready, failed, was removed, or finished a batch. */
+  onChange(): void;
+};
+
+export type PoolOptions = {
+  spec: () => ModelSpec;
+  io: ModelIO;
+  log: Logger;
+  modelLog: Logger;
+  metrics: MetricsSink;
+  nextWorkerId: () => string;
+  backoffMs: readonly number[];
+  maxRetryTimeoutMs: number;
+  events: PoolEvents;
+};
+
+const LOG_LEVELS: Record<LogLevel, 'debug' | 'info' | 'warn' | 'error'> = { debug: 'debug', info: 'info', warn: 'warn', error: 'error' };
+
+export class WorkerPool {
+  private readonly opts: PoolOptions;
+  private readonly list: WorkerSlot[] = [];
+  private batchSeq = 0;
+  private closed = false;
+
+  constructor(opts: PoolOptions) {
+    this.opts = opts;
+  }
+
+  get slots(): readonly WorkerSlot[] {
+    return this.list;
+  }
+
+  /** Slots that serve or will serve (not failed for good, not stopping). */
+  get healthyCount(): number {
+    return this.list.filter((s) => s.isHealthy).length;
+  }
+
+  get readyCount(): number {
+    return this.list.filter((s) => (s.state === 'IDLE' || s.state === 'BUSY') && !s.retiring).length;
+  }
+
+  get busyCount(): number {
+    return this.list.filter((s) => s.state === 'BUSY').length;
+  }
+
+  get stoppingCount(): number {
+    return this.list.filter((s) => s.state === 'STOPPING' || s.retiring).length;
+  }
+
+  private workerName(slot: WorkerSlot): string {
+    const spec = this.opts.spec();
+    return `W-${slot.id}-${spec.name}_${spec.version}`;
+  }
+
+  /** Starts `n` new workers. */
+  add(n: number): void {
+    for (let i = 0; i < n && !this.closed; i++) {
+      const id = this.opts.nextWorkerId();
+      const spec = this.opts.spec();
+      const slot = new WorkerSlot(id, this.opts.modelLog.child({ model: spec.name, version: spec.version, workerId: id }));
+      this.list.push(slot);
+      this.start(slot);
+    }
+  }
+
+  /** Removes slots that gave up, so a scale call can replace them. */
+  dropFailed(): void {
+    for (const s of this.list.filter((x) => x.state === 'FAILED')) this.remove(s);
+  }
+
+  /** Stops `n` workers: failed and restarting ones first, then loading, idle, busy; newest first. */
+  retire(n: number): WorkerSlot[] {
+    const rank: Record<SlotState, number> = { FAILED: 0, BACKOFF: 1, STARTING: 2, IDLE: 3, BUSY: 4, STOPPING: 9 };
+    const candidates = this.list
+      .filter((s) => s.state !== 'STOPPING' && !s.retiring)
+      .map((s, i) => ({ s, i }))
+      .sort((a, b) => rank[a.s.state] - rank[b.s.state] || b.i - a.i)
+      .slice(0, n)
+      .map((x) => x.s);
+    for (const s of candidates) this.stop(s);
+    return candidates;
+  }
+
+  private start(slot: WorkerSlot): void {
+    const spec = this.opts.spec();
+    slot.state = 'STARTING';
+    slot.timer = undefined;
+    const thread: WorkerThread = new WorkerThread(
+      { mode: 'serve', workerId: slot.id, spec, io: this.opts.io },
+      {
+        onReady: (_io, loadMillis) => {
+          if (slot.thread === thread) this.ready(slot, loadMillis);
+        },
+        onLoadFailed: (message, stack) => {
+          if (slot.thread !== thread) return;
+          slot.log.error({ err: { message, stack } }, 'worker failed to load the model');
+          this.loadFailed(slot, message);
+        },
+        onResult: (batchId, results, handlerMillis) => {
+          if (slot.thread === thread) this.result(slot, batchId, results, handlerMillis);
+        },
+        onLog: (level, msg, stream) => {
+          slot.log[LOG_LEVELS[level]]({ worker: this.workerName(slot), ...(stream !== undefined ? { stream } : {}) }, msg);
+        },
+        onExit: (code, error) => {
+          if (slot.thread === thread) this.exited(slot, code, error);
+        },
+      },
+    );
+    slot.thread = thread;
+    const timeoutMs = spec.startupTimeoutSec * 1000;
+    slot.timer = setTimeout(() => {
+      if (slot.thread !== thread || slot.state !== 'STARTING') return;
+      const message = `worker did not load the model within startup_timeout (${spec.startupTimeoutSec} s)`;
+      slot.log.error(message);
+      this.loadFailed(slot, message);
+    }, timeoutMs);
+    slot.timer.unref();
+  }
+
+  private ready(slot: WorkerSlot, loadMillis: number): void {
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    if (slot.failingSinceMs !== undefined) this.opts.log.info({ workerId: slot.id }, 'Auto recovery succeeded, reset recoveryStartTS');
+    slot.failures = 0;
+    slot.failingSinceMs = undefined;
+    slot.state = 'IDLE';
+    this.opts.metrics.workerLoaded(this.workerName(slot), loadMillis);
+    const spec = this.opts.spec();
+    this.opts.log.info({ model: spec.name, version: spec.version, workerId: slot.id, loadMillis: Math.round(loadMillis) }, 'worker ready');
+    if (slot.retiring) {
+      this.stop(slot);
+    } else {
+      this.opts.events.onIdle(slot);
+    }
+    this.opts.events.onChange();
+  }
+
+  /** Sends a batch to an idle slot. */
+  run(slot: WorkerSlot, jobs: Job[]): void {
+    const thread = slot.thread;
+    if (slot.state !== 'IDLE' || thread === undefined) {
+      // Cannot happen while the batcher only dispatches to idle slots; never drop jobs anyway.
+      for (const j of jobs) j.reject(new WorkerDiedError());
+      return;
+    }
+    const spec = this.opts.spec();
+    const id = ++this.batchSeq;
+    slot.state = 'BUSY';
+    const timer = setTimeout(() => this.timedOut(slot, id), spec.responseTimeoutSec * 1000);
+    timer.unref();
+    slot.batch = { id, jobs, timer, sentNs: process.hrtime.bigint() };
+    try {
+      thread.run(
+        id,
+        jobs.map((j) => j.req),
+      );
+    } catch (err) {
+      // postMessage refused the data (not structured-cloneable): fail these jobs, keep the worker.
+      clearTimeout(timer);
+      slot.batch = undefined;
+      slot.state = 'IDLE';
+      slot.log.error({ err }, 'could not send a batch to the worker');
+      for (const j of jobs) j.reject(new WorkerDiedError());
+      this.opts.events.onIdle(slot);
+      this.opts.events.onChange();
+    }
+  }
+
+  private result(slot: WorkerSlot, batchId: number, results: WireResult[], handlerMillis: number): void {
+    const batch = slot.batch;
+    if (batch === undefined || batch.id !== batchId) return;
+    clearTimeout(batch.timer);
+    slot.batch = undefined;
+    batch.jobs.forEach((job, i) => {
+      const r = results[i];
+      if (r === undefined) job.reject(new WorkerDiedError());
+      else if (r.ok) job.resolve(r.response);
+      else job.reject(inferenceErrorFromWire(r.error));
+    });
+    const spec = this.opts.spec();
+    const totalMillis = Number(process.hrtime.bigint() - batch.sentNs) / 1e6;
+    this.opts.metrics.batchRun(spec.name, spec.version, batch.jobs.length, handlerMillis, Math.max(0, totalMillis - handlerMillis));
+    slot.state = 'IDLE';
+    if (slot.retiring) this.stop(slot);
+    else this.opts.events.onIdle(slot);
+    this.opts.events.onChange();
+  }
+
+  private timedOut(slot: WorkerSlot, batchId: number): void {
+    if (slot.batch?.id !== batchId) return;
+    const spec = this.opts.spec();
+    slot.log.error({ responseTimeoutSec: spec.responseTimeoutSec }, 'worker did not answer within response_timeout; restarting it');
+    this.fail(slot);
+  }
+
+  private exited(slot: WorkerSlot, code: number, error?: Error): void {
+    const wasLoading = slot.state === 'STARTING';
+    slot.log.error({ code, ...(error !== undefined ? { err: error } : {}) }, 'Worker disconnected');
+    if (wasLoading) {
+      this.loadFailed(slot, error?.message ?? `worker exited with code ${code} while loading`);
+      return;
+    }
+    this.fail(slot);
+  }
+
+  private loadFailed(slot: WorkerSlot, message: string): void {
+    this.opts.events.onLoadFailed(slot, message);
+    this.fail(slot);
+  }
+
+  /** Ends the slot's thread, fails its batch, and schedules a restart (or gives up). */
+  private fail(slot: WorkerSlot): void {
+    const thread = slot.thread;
+    slot.thread = undefined;
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    void thread?.terminate();
+    this.failBatch(slot);
+    this.opts.events.onGone(slot);
+    if (slot.retiring || this.closed) {
+      this.remove(slot);
+      return;
+    }
+    const now = Date.now();
+    slot.failures++;
+    slot.failingSinceMs ??= now;
+    if (slot.failures === 1) this.opts.log.info({ workerId: slot.id, timestamp: now }, `Auto recovery start timestamp: ${now}`);
+    if (now - slot.failingSinceMs > this.opts.maxRetryTimeoutMs) {
+      slot.state = 'FAILED';
+      this.opts.log.error({ workerId: slot.id }, 'Auto recovery failed again');
+      this.opts.events.onChange();
+      return;
+    }
+    const delay = restartDelayMs(slot.failures, this.opts.backoffMs);
+    slot.state = 'BACKOFF';
+    this.opts.log.info({ workerId: slot.id, delayMs: delay }, `Retry worker: ${slot.id} in ${delay / 1000} seconds.`);
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      if (this.closed || slot.state !== 'BACKOFF') return;
+      slot.restarts++;
+      const spec = this.opts.spec();
+      this.opts.metrics.workerRestart(spec.name, spec.version);
+      this.start(slot);
+    }, delay);
+    slot.timer.unref();
+    this.opts.events.onChange();
+  }
+
+  private failBatch(slot: WorkerSlot): void {
+    const batch = slot.batch;
+    if (batch === undefined) return;
+    clearTimeout(batch.timer);
+    slot.batch = undefined;
+    for (const j of batch.jobs) j.reject(new WorkerDiedError());
+  }
+
+  /** Graceful stop: a busy slot finishes its batch first. */
+  private stop(slot: WorkerSlot): void {
+    if (slot.state === 'BUSY') {
+      slot.retiring = true;
+      return;
+    }
+    slot.retiring = true;
+    slot.state = 'STOPPING';
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    const thread = slot.thread;
+    slot.thread = undefined;
+    this.opts.events.onGone(slot);
+    if (thread === undefined) {
+      this.remove(slot);
+      return;
+    }
+    void thread.terminate().then(() => this.remove(slot));
+    this.opts.events.onChange();
+  }
+
+  private remove(slot: WorkerSlot): void {
+    const i = this.list.indexOf(slot);
+    if (i >= 0) this.list.splice(i, 1);
+    this.opts.events.onChange();
+  }
+
+  /** Terminates every thread now; jobs in flight fail with WorkerDiedError. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const threads: Promise<void>[] = [];
+    for (const slot of [...this.list]) {
+      clearTimeout(slot.timer);
+      slot.timer = undefined;
+      slot.state = 'STOPPING';
+      const thread = slot.thread;
+      slot.thread = undefined;
+      this.failBatch(slot);
+      if (thread !== undefined) threads.push(thread.terminate());
+    }
+    await Promise.all(threads);
+    this.list.length = 0;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Main-thread handle of one worker thread (worker-main.ts on the other side). Turns the
+ * Worker's events into callbacks and guarantees `onExit` is called exactly once.
+ */
+import { Worker } from 'node:worker_threads';
+import type { FromWorker, LogLevel, ToWorker, WireResult, WorkerInit } from './messages.js';
+import type { InferenceRequest, ModelIO } from './types.js';
+
+export const WORKER_ENTRY = new URL('./worker-main.js', import.meta.url);
+
+export type WorkerThreadEvents = {
+  onReady?(io: ModelIO, loadMillis: number): void;
+  onLoadFailed?(message: string, stack?: string): void;
+  onInspected?(io: ModelIO): void;
+  onInspectFailed?(message: string): void;
+  onResult?(batchId: number, results: WireResult[], handlerMillis: number): void;
+  onLog?(level: LogLevel, msg: string, stream?: 'stdout' | 'stderr'): void;
+  /** The thread ended (any reason). `error` is an uncaught error that ended it, if any. */
+  onExit?(code: number, error?: Error): void;
+};
+
+/** Copies `u8` unless it owns its whole ArrayBuffer, so the result can be transferred. */
+export function transferable(u8: Uint8Array): Uint8Array {
+  const buf = u8.buffer;
+  if (buf instanceof ArrayBuffer && u8.byteOffset === 0 && u8.byteLength === buf.byteLength) return u8;
+  if (!(buf instanceof ArrayBuffer)) return u8; // shared memory: cloned by reference, never transferred
+  const copy = new Uint8Array(u8.byteLength);
+  copy.set(u8);
+  return copy;
+}
+
+export class WorkerThread {
+  private readonly worker: Worker;
+  private exited = false;
+  private error: Error | undefined;
+  private readonly exitPromise: Promise<void>;
+
+  constructor(init: WorkerInit, events: WorkerThreadEvents) {
+    this.worker = new Worker(WORKER_ENTRY, { workerData: init, stdout: true, stderr: true });
+    const w = this.worker;
+    w.on('message', (m: FromWorker) => {
+      switch (m.kind) {
+        case 'ready':
+          events.onReady?.(m.io, m.loadMillis);
+          break;
+        case 'load-failed':
+          events.onLoadFailed?.(m.message, m.stack);
+          break;
+        case 'inspected':
+          events.onInspected?.(m.io);
+          break;
+        case 'inspect-failed':
+          events.onInspectFailed?.(m.message);
+          break;
+        case 'result':
+          events.onResult?.(m.batchId, m.results, m.handlerMillis);
+          break;
+        case 'log':
+          events.onLog?.(m.level, m.stack !== undefined ? `${m.msg}\n${m.stack}` : m.msg, m.stream);
+          break;
+      }
+    });
+    // Output written to process.stdout/stderr directly (not through console) arrives here.
+    const lines = (stream: 'stdout' | 'stderr', level: LogLevel) => {
+      let rest = '';
+      const src = stream === 'stdout' ? w.stdout : w.stderr;
+      src.setEncoding('utf8');
+      src.on('data', (chunk: string) => {
+        const parts = (rest + chunk).split('\n');
+        rest = parts.pop() ?? '';
+        for (const line of parts) if (line !== '') events.onLog?.(level, line, stream);
+      });
+      src.on('end', () => {
+        if (rest !== '') events.onLog?.(level, rest, stream);
+      });
+    };
+    lines('stdout', 'info');
+    lines('stderr', 'warn');
+    w.on('error', (err) => {
+      this.error = err;
+    });
+    this.exitPromise = new Promise((resolve) => {
+      w.on('exit', (code) => {
+        this.exited = true;
+        events.onExit?.(code, this.error);
+        resolve();
+      });
+    });
+  }
+
+  get threadId(): number {
+    return this.worker.threadId;
+  }
+
+  get isAlive(): boolean {
+    return !this.exited;
+  }
+
+  /** Sends a batch; request bodies are transferred (the caller must not use them afterwards). */
+  run(batchId: number, requests: InferenceRequest[]): void {
+    const transfer = new Set<ArrayBuffer>();
+    for (const r of requests) {
+      for (const p of r.params) {
+        p.value = transferable(p.value);
+        if (p.value.buffer instanceof ArrayBuffer) transfer.add(p.value.buffer);
+      }
+    }
+    const msg: ToWorker = { kind: 'run', batchId, requests };
+    this.worker.postMessage(msg, [...transfer]);
+  }
+
+  /** Ends the thread now (a running handler is interrupted); resolves once it has exited. */
+  terminate(): Promise<void> {
+    if (!this.exited) void this.worker.terminate().catch(() => undefined);
+    return this.exitPromise;
+  }
+}
+
