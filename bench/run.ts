@@ -1,0 +1,485 @@
+/**
+ * `npm run bench` — issue #5 "Performance". Measures, side by side in one run on loopback:
+ *
+ *   1. in-process ONNX Runtime: batch-1 session.run loops for add, mlp and resnet18, with the
+ *      server's default layout (workers x intra-op threads, src/workers/thread-defaults.ts);
+ *   2. the HTTP floor: a bare Fastify server (bench/floor-server.ts) that only parses the body;
+ *   3. tsserve started with the real CLI, token auth and metrics on: add and mlp with JSON bodies,
+ *      resnet18 with raw float32 (application/octet-stream), at 16 and 64 connections; GET /ping
+ *      latency while resnet18 is under load; mlp with batching on vs off at 64 connections.
+ *
+ * Needs Debian's wrk (`apt-get install -y wrk`) and a build (`npm run bench` builds first).
+ * Flags: --quick (3 s runs), --duration <s> (default 10, env BENCH_DURATION_SEC), --wrk-threads <n>
+ * (default 1), --connections 16,64, --resnet-json (also a 3 MB JSON resnet18 run), --no-write
+ * (do not update docs/benchmarks.md), --out <file>.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { spawnSync } from 'node:child_process';
+import { writeArchive } from '../src/archive/write-archive.js';
+import { defaultWorkerLayout } from '../src/workers/thread-defaults.js';
+import { canonicalFloat32, canonicalJson, checkOutput, loadModels, product, type BenchModel, type ModelName } from './lib/inputs.js';
+import { startFloor, startTsserve, type Tsserve } from './lib/processes.js';
+import { describeRun, runWrk, writeScript, wrkAvailable, type WrkResult, type WrkRun } from './lib/wrk.js';
+
+type Options = {
+  durationSec: number;
+  wrkThreads: number;
+  connections: number[];
+  resnetJson: boolean;
+  write: boolean;
+  out: string | undefined;
+  quick: boolean;
+};
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+function repoRoot(): string {
+  let dir = HERE;
+  for (;;) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'src'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('repository root not found');
+    dir = parent;
+  }
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = {
+    durationSec: Number(process.env.BENCH_DURATION_SEC ?? 10),
+    wrkThreads: 1,
+    connections: [16, 64],
+    resnetJson: false,
+    write: true,
+    out: undefined,
+    quick: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') {
+      opts.quick = true;
+      opts.durationSec = 3;
+    } else if (a === '--duration') opts.durationSec = Number(next());
+    else if (a === '--wrk-threads') opts.wrkThreads = Number(next());
+    else if (a === '--connections') opts.connections = next().split(',').map(Number);
+    else if (a === '--resnet-json') opts.resnetJson = true;
+    else if (a === '--no-write') opts.write = false;
+    else if (a === '--out') opts.out = next();
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        'usage: npm run bench -- [--quick] [--duration <s>] [--wrk-threads <n>] [--connections 16,64] [--resnet-json] [--no-write] [--out <file>]\n',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown flag ${a}`);
+  }
+  if (!(opts.durationSec > 0) || !(opts.wrkThreads > 0) || opts.connections.some((c) => !(c > 0))) {
+    throw new Error('durations, threads and connections must be positive');
+  }
+  return opts;
+}
+
+// ---- results -------------------------------------------------------------------------------------
+
+type Row = {
+  section: 'in-process' | 'floor' | 'tsserve';
+  name: string;
+  command: string;
+  settings: string;
+  perSec?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  pctFloor?: number;
+  pctInProcess?: number;
+  note?: string;
+};
+
+const rows: Row[] = [];
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+// ---- 1. in-process ONNX Runtime ------------------------------------------------------------------
+
+type Layout = { workers: number; intraOpNumThreads: number };
+
+async function inProcess(model: BenchModel, layout: Layout, durationSec: number): Promise<{ samplesPerSec: number; error?: string }> {
+  const script = path.join(HERE, 'ort-loop.js');
+  const workers = Array.from(
+    { length: layout.workers },
+    () =>
+      new Worker(script, {
+        workerData: { file: model.file, inputName: model.inputName, sampleShape: model.sampleShape, intraOpNumThreads: layout.intraOpNumThreads, durationSec },
+      }),
+  );
+  try {
+    const ready = await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<{ output: number[] }>((resolve, reject) => {
+            w.once('message', resolve);
+            w.once('error', reject);
+          }),
+      ),
+    );
+    const error = checkOutput(model, ready[0]!.output);
+    const done = workers.map(
+      (w) =>
+        new Promise<{ runs: number; seconds: number }>((resolve, reject) => {
+          w.once('message', resolve);
+          w.once('error', reject);
+        }),
+    );
+    for (const w of workers) w.postMessage('go');
+    const results = await Promise.all(done);
+    const samplesPerSec = results.reduce((s, r) => s + r.runs / r.seconds, 0);
+    return error === undefined ? { samplesPerSec } : { samplesPerSec, error };
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+// ---- bodies and scripts --------------------------------------------------------------------------
+
+type Case = { id: string; model: ModelName; contentType: 'application/json' | 'application/octet-stream'; bodyFile: string; label: string };
+
+function writeBodies(dir: string, models: Record<ModelName, BenchModel>, resnetJson: boolean): Case[] {
+  const cases: Case[] = [];
+  const add = (model: ModelName, kind: 'json' | 'octet') => {
+    const m = models[model];
+    const bodyFile = path.join(dir, `${model}.${kind === 'json' ? 'json' : 'f32'}`);
+    if (kind === 'json') writeFileSync(bodyFile, canonicalJson(m.sampleShape));
+    else {
+      const x = canonicalFloat32(product(m.sampleShape));
+      writeFileSync(bodyFile, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
+    }
+    const bytes = (kind === 'json' ? Buffer.byteLength(canonicalJson(m.sampleShape)) : product(m.sampleShape) * 4) / 1024;
+    cases.push({
+      id: `${model}-${kind}`,
+      model,
+      contentType: kind === 'json' ? 'application/json' : 'application/octet-stream',
+      bodyFile,
+      label: `${model} ${kind === 'json' ? 'JSON' : 'float32'} ${bytes < 1 ? `${Math.round(bytes * 1024)} B` : `${bytes.toFixed(1)} KB`}`,
+    });
+  };
+  add('add', 'json');
+  add('mlp', 'json');
+  add('resnet18', 'octet');
+  if (resnetJson) add('resnet18', 'json');
+  return cases;
+}
+
+function wrkRun(opts: Options, url: string, script: string, connections: number): WrkRun {
+  return { url, script, connections, threads: Math.min(opts.wrkThreads, connections), durationSec: opts.durationSec };
+}
+
+function checkRun(r: WrkResult): string | undefined {
+  if (r.requests === 0) return 'no request completed (errors: none counted; raise --duration)';
+  return r.errors > 0 ? `${r.errors} errors or non-2xx answers` : undefined;
+}
+
+// ---- 3. tsserve ----------------------------------------------------------------------------------
+
+/** The archives: mlp twice, batching off (default batchSize 1) and on (mlp_batched). */
+async function buildStore(store: string, dir: string, models: Record<ModelName, BenchModel>): Promise<void> {
+  const batched = path.join(dir, 'mlp_batched.yaml');
+  writeFileSync(batched, 'batchSize: 8\nmaxBatchDelay: 5\n');
+  for (const [name, model, configFile] of [
+    ['add', models.add, undefined],
+    ['mlp', models.mlp, undefined],
+    ['mlp_batched', models.mlp, batched],
+    ['resnet18', models.resnet18, undefined],
+  ] as const) {
+    await writeArchive({
+      modelName: name,
+      version: '1.0',
+      serializedFile: model.file,
+      exportPath: store,
+      force: true,
+      ...(configFile !== undefined ? { configFile } : {}),
+    });
+  }
+}
+
+async function verify(server: Tsserve, name: string, model: BenchModel, c: Case): Promise<string | undefined> {
+  const res = await fetch(`${server.inferenceUrl}/predictions/${name}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${server.inferenceKey}`, 'content-type': c.contentType },
+    body: readFileSync(c.bodyFile),
+  });
+  const text = await res.text();
+  if (res.status !== 200) return `${name}: HTTP ${res.status} ${text.slice(0, 300)}`;
+  try {
+    return checkOutput(model, JSON.parse(text));
+  } catch {
+    return `${name}: answer is not JSON: ${text.slice(0, 200)}`;
+  }
+}
+
+async function describeSettings(server: Tsserve, name: string): Promise<string> {
+  try {
+    const res = await fetch(`${server.managementUrl}/models/${name}`, { headers: { authorization: `Bearer ${server.managementKey}` } });
+    const [d] = (await res.json()) as { workers: unknown[]; batchSize: number; maxBatchDelay: number }[];
+    return `${d!.workers.length} workers, batch ${d!.batchSize}${d!.batchSize > 1 ? ` / ${d!.maxBatchDelay} ms` : ''}`;
+  } catch {
+    return '?';
+  }
+}
+
+// ---- report --------------------------------------------------------------------------------------
+
+const fmt = (n: number | undefined, digits = 0) => (n === undefined ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const pct = (n: number | undefined) => (n === undefined ? '–' : `${n.toFixed(0)}%`);
+
+function table(): string {
+  const head = '| Section | Run | Command | Settings | req/s (samples/s) | p50 ms | p99 ms | % of floor | % of in-process | Note |';
+  const sep = '|---|---|---|---|---:|---:|---:|---:|---:|---|';
+  const lines = rows.map(
+    (r) =>
+      `| ${r.section} | ${r.name} | \`${r.command}\` | ${r.settings} | ${fmt(r.perSec)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ${pct(r.pctFloor)} | ${pct(r.pctInProcess)} | ${r.note ?? ''} |`,
+  );
+  return [head, sep, ...lines].join('\n');
+}
+
+function versionOf(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return ((r.stdout ?? '') + (r.stderr ?? '')).split('\n')[0]!.trim();
+}
+
+// ---- main ----------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const opts = parseArgs(process.argv.slice(2));
+  const root = repoRoot();
+  if (!wrkAvailable()) {
+    process.stderr.write("wrk not found. The benchmark drives load with Debian's wrk:\n  sudo apt-get install -y wrk\n");
+    return 2;
+  }
+  const modelsDir = process.env.TSSERVE_MODELS_DIR ?? path.resolve(root, '../shared/models');
+  const models = loadModels(modelsDir);
+  const cpus = os.availableParallelism();
+  const layouts = Object.fromEntries(
+    (Object.keys(models) as ModelName[]).map((n) => [n, defaultWorkerLayout({ cpuCount: cpus, modelBytes: models[n].bytes })]),
+  ) as Record<ModelName, Layout>;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'tsserve-bench-'));
+  const started = new Date();
+  log(`work dir ${tmp}; ${opts.durationSec} s per run`);
+
+  try {
+    const cases = writeBodies(tmp, models, opts.resnetJson);
+    const ortPerSec: Partial<Record<ModelName, number>> = {};
+    const floorPerSec = new Map<string, number>();
+
+    // 1. in-process ONNX Runtime
+    for (const name of ['add', 'mlp', 'resnet18'] as const) {
+      const layout = layouts[name];
+      log(`in-process ${name} (${layout.workers} x ${layout.intraOpNumThreads} threads)`);
+      const r = await inProcess(models[name], layout, opts.durationSec);
+      ortPerSec[name] = r.samplesPerSec;
+      rows.push({
+        section: 'in-process',
+        name: `${name} batch 1`,
+        command: `session.run loop (bench/ort-loop.ts)`,
+        settings: `${layout.workers} session(s) x ${layout.intraOpNumThreads} intra-op thread(s)`,
+        perSec: r.samplesPerSec,
+        pctInProcess: 100,
+        note: r.error ?? 'answer matches reference',
+      });
+    }
+
+    // 2. HTTP floor
+    const floor = await startFloor(path.join(HERE, 'floor-server.js'));
+    try {
+      for (const c of cases) {
+        const script = writeScript(tmp, `floor-${c.id}`, { method: 'POST', headers: { 'Content-Type': c.contentType }, bodyFile: c.bodyFile });
+        for (const conns of opts.connections) {
+          log(`floor ${c.id} c${conns}`);
+          const run = wrkRun(opts, `http://127.0.0.1:${floor.port}/predictions/${c.model}`, script, conns);
+          const r = await runWrk(run);
+          floorPerSec.set(`${c.id}/${conns}`, r.reqPerSec);
+          rows.push({
+            section: 'floor',
+            name: `${c.label}, ${conns} conns`,
+            command: describeRun(run, `/predictions/${c.model}`),
+            settings: c.contentType === 'application/json' ? 'Fastify, JSON.parse, constant answer' : 'Fastify, raw body, constant answer',
+            perSec: r.reqPerSec,
+            p50Ms: r.p50Ms,
+            p99Ms: r.p99Ms,
+            pctFloor: 100,
+            ...(checkRun(r) ? { note: checkRun(r)! } : {}),
+          });
+        }
+      }
+    } finally {
+      await floor.stop();
+    }
+
+    // 3. tsserve
+    let serverCommand = '';
+    if (!existsSync(path.join(root, 'bin', 'tsserve.js'))) {
+      log('bin/tsserve.js is missing: tsserve runs skipped');
+      rows.push({ section: 'tsserve', name: 'all', command: 'node bin/tsserve.js', settings: '', note: 'skipped: bin/tsserve.js missing' });
+    } else {
+      const store = path.join(tmp, 'model_store');
+      mkdirSync(store, { recursive: true });
+      await buildStore(store, tmp, models);
+      log('starting tsserve');
+      const server = await startTsserve({
+        repoRoot: root,
+        workDir: tmp,
+        modelStore: store,
+        models: ['add=add.mar', 'mlp=mlp.mar', 'mlp_batched=mlp_batched.mar', 'resnet18=resnet18.mar'],
+        readyModels: ['add', 'mlp', 'mlp_batched', 'resnet18'],
+      });
+      serverCommand = server.command;
+      try {
+        const auth = { Authorization: `Bearer ${server.inferenceKey}` };
+        const settings: Record<string, string> = {};
+        for (const n of ['add', 'mlp', 'mlp_batched', 'resnet18']) settings[n] = await describeSettings(server, n);
+        const layoutText = (m: ModelName) => `${layouts[m].workers} x ${layouts[m].intraOpNumThreads} ORT threads`;
+
+        const verified = new Map<string, string | undefined>();
+        for (const c of cases) verified.set(c.id, await verify(server, c.model, models[c.model], c));
+        verified.set('mlp_batched', await verify(server, 'mlp_batched', models.mlp, cases.find((c) => c.id === 'mlp-json')!));
+        for (const [k, v] of verified) log(`verify ${k}: ${v ?? 'ok'}`);
+
+        const measure = async (c: Case, name: string, conns: number, extraNote?: string): Promise<WrkResult | undefined> => {
+          const problem = verified.get(name === 'mlp_batched' ? 'mlp_batched' : c.id);
+          const label = name === c.model ? c.label : `${c.label} → ${name}`;
+          if (problem !== undefined) {
+            rows.push({ section: 'tsserve', name: `${label}, ${conns} conns`, command: '', settings: settings[name] ?? '', note: `not measured: ${problem}` });
+            return undefined;
+          }
+          const script = writeScript(tmp, `ts-${name}-${c.id}`, { method: 'POST', headers: { ...auth, 'Content-Type': c.contentType }, bodyFile: c.bodyFile });
+          const run = wrkRun(opts, `${server.inferenceUrl}/predictions/${name}`, script, conns);
+          log(`tsserve ${name} ${c.id} c${conns}`);
+          const r = await runWrk(run);
+          const floorRate = floorPerSec.get(`${c.id}/${conns}`);
+          const ort = ortPerSec[c.model];
+          const notes = [checkRun(r), extraNote].filter((x): x is string => x !== undefined);
+          rows.push({
+            section: 'tsserve',
+            name: `${label}, ${conns} conns`,
+            command: describeRun(run, `/predictions/${name}`),
+            settings: `${settings[name]}, ${layoutText(c.model)}`,
+            perSec: r.reqPerSec,
+            p50Ms: r.p50Ms,
+            p99Ms: r.p99Ms,
+            ...(floorRate ? { pctFloor: (100 * r.reqPerSec) / floorRate } : {}),
+            ...(ort ? { pctInProcess: (100 * r.reqPerSec) / ort } : {}),
+            ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
+          });
+          return r;
+        };
+
+        for (const c of cases) for (const conns of opts.connections) await measure(c, c.model, conns);
+
+        // GET /ping while resnet18 is under load at 16 connections.
+        const resnet = cases.find((c) => c.id === 'resnet18-octet')!;
+        if (verified.get(resnet.id) === undefined) {
+          const pingScript = writeScript(tmp, 'ts-ping', { method: 'GET', headers: auth });
+          const loadScript = writeScript(tmp, 'ts-resnet18-load', { method: 'POST', headers: { ...auth, 'Content-Type': resnet.contentType }, bodyFile: resnet.bodyFile });
+          const pingRun = wrkRun(opts, `${server.inferenceUrl}/ping`, pingScript, 1);
+          log('tsserve /ping under resnet18 load');
+          const [ping] = await Promise.all([runWrk(pingRun), runWrk(wrkRun(opts, `${server.inferenceUrl}/predictions/resnet18`, loadScript, 16))]);
+          rows.push({
+            section: 'tsserve',
+            name: 'GET /ping while resnet18 float32 runs at 16 conns',
+            command: describeRun(pingRun, '/ping'),
+            settings: 'concurrent with the resnet18 load',
+            perSec: ping.reqPerSec,
+            p50Ms: ping.p50Ms,
+            p99Ms: ping.p99Ms,
+            note: [`target p99 < 20 ms: ${ping.p99Ms < 20 ? 'met' : 'NOT met'}`, checkRun(ping)].filter(Boolean).join('; '),
+          });
+        }
+
+        // Batching on vs off for mlp at 64 connections (batching off = the mlp runs above).
+        const mlp = cases.find((c) => c.id === 'mlp-json')!;
+        const conns = Math.max(...opts.connections, 64);
+        const off = rows.find((r) => r.section === 'tsserve' && r.name === `${mlp.label}, ${conns} conns`)?.perSec ?? (await measure(mlp, 'mlp', conns))?.reqPerSec;
+        const on = await measure(mlp, 'mlp_batched', conns);
+        if (on !== undefined && off !== undefined) {
+          const last = rows[rows.length - 1]!;
+          last.note = [last.note, `batching on / off = ${(on.reqPerSec / off).toFixed(2)}`].filter(Boolean).join('; ');
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+
+    const tableText = table();
+    process.stdout.write(`\n${tableText}\n`);
+    if (opts.write) {
+      const out = opts.out ?? path.join(root, 'docs', 'benchmarks.md');
+      writeFileSync(out, report(opts, tableText, serverCommand, started, cpus));
+      log(`wrote ${path.relative(process.cwd(), out)}`);
+    }
+    const invalid = (r: Row) => r.note !== undefined && /not measured|errors or non-2xx|no request completed|skipped/.test(r.note);
+    return rows.some(invalid) ? 1 : 0;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function report(opts: Options, tableText: string, serverCommand: string, started: Date, cpus: number): string {
+  const args = process.argv.slice(2).join(' ');
+  const ortVersion = (() => {
+    try {
+      return versionOf(process.execPath, ['-e', "console.log(require('onnxruntime-node/package.json').version)"]);
+    } catch {
+      return '?';
+    }
+  })();
+  return `# Benchmarks
+
+Produced by \`npm run bench${args ? ` -- ${args}` : ''}\` (bench/run.ts) on ${started.toISOString()}; every figure
+below comes from that one run (figures from different runs are not comparable on these machines).
+
+- Machine: ${os.cpus()[0]?.model ?? '?'}, ${cpus} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}
+- Node.js ${process.version}, onnxruntime-node ${ortVersion}, ${versionOf('wrk', ['--version'])}
+- Load: wrk on the same machine over loopback (it competes with the server for the ${cpus} cores),
+  ${opts.durationSec} s per run, ${opts.wrkThreads} wrk thread(s).
+- tsserve: \`${serverCommand || 'not run'}\`, default configuration: token authorization on (the
+  inference key is sent), Prometheus metrics on, batching off except \`mlp_batched\`
+  (\`batchSize: 8\`, \`maxBatchDelay: 5\` in its model_config.yaml).
+- Inputs: one canonical sample per request (x[i] = (i % 255) / 255 - 0.5, shared/models/README.md);
+  each server answer was checked against models.json's reference before measuring.
+- % of floor: tsserve req/s over the bare Fastify route's req/s for the same body and connections.
+  % of in-process: tsserve req/s (one sample each) over ONNX Runtime samples/s in a loop with the
+  same sessions x threads.
+
+${tableText}
+
+Targets (issue #5): add and mlp >= 90% of the floor; resnet18 with a binary body >= 90% of
+in-process ONNX Runtime; GET /ping p99 < 20 ms while resnet18 is loaded at 16 connections;
+batching on beats batching off for mlp at 64 connections.
+
+## Running it
+
+\`\`\`bash
+sudo apt-get install -y wrk      # Debian's wrk drives the load
+npm run bench                    # builds, runs everything (about 4 minutes), rewrites this file
+npm run bench -- --quick         # 3 s per run
+npm run bench -- --duration 20 --connections 16,64 --wrk-threads 1 --resnet-json --no-write
+\`\`\`
+
+Run it on an otherwise idle machine: anything else running on the cores shows up in every figure.
+The exit code is 1 when a run could not be measured (wrong answer, errors, nothing completed).
+`;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
