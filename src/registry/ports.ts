@@ -1,0 +1,50 @@
+/**
+ * What the registry needs from its neighbours, as narrow structural types (STYLE.md "Wiring":
+ * dependencies are passed in). The real implementations (archive/open-model.ts, groups/groups.ts,
+ * workers/thread-defaults.ts) satisfy these; unit tests pass fakes.
+ */
+import type { OpenedModel, OpenModelOptions } from '../archive/types.js';
+import type { Principal } from '../auth/principal.js';
+
+/** archive/open-model.ts `openModel`. */
+export type OpenModelFn = (location: string, options: OpenModelOptions) => Promise<OpenedModel>;
+
+/** workers/thread-defaults.ts `defaultWorkerLayout`: workers per model and ORT intra-op threads per worker. */
+export type WorkerLayoutFn = (args: { cpuCount: number; modelBytes: number }) => {
+  workers: number;
+  intraOpNumThreads: number;
+};
+
+/** A model version's place in a model group, held until the registration commits or fails. */
+export type GroupReservation = {
+  groupId: string;
+  /** The group's new latest_version (OpenSearch bookkeeping, model-groups.md §10.2). */
+  groupVersion: number | string;
+  /** True when this registration auto-created the group. */
+  createdGroup: boolean;
+  /** The model version is registered: keep the group and its latest_version. */
+  commit(): void | Promise<void>;
+  /** The registration failed: undo (delete an auto-created group / restore latest_version). */
+  release(): void | Promise<void>;
+};
+
+export type ReserveModelVersionRequest = {
+  modelName: string;
+  /** `model_group_id` register parameter. */
+  modelGroupId?: string;
+  /** Group of the model's other versions: all versions of one name live in one group. */
+  existingGroupId?: string;
+  accessMode?: string;
+  backendRoles?: string[];
+  addAllBackendRoles?: boolean;
+  description?: string;
+};
+
+/** groups/groups.ts `Groups`, as far as the registry uses it. */
+export interface GroupsPort {
+  reserveModelVersion(principal: Principal, request: ReserveModelVersionRequest): GroupReservation | Promise<GroupReservation>;
+  canAccessModel(principal: Principal, groupId: string): boolean | Promise<boolean>;
+  modelVersionRemoved(groupId: string, remainingVersionsInGroup: number): void | Promise<void>;
+  /** Lets groups ask how many registered model versions reference a group (delete rule, §8). */
+  setModelCounter(fn: (groupId: string) => number): void;
+}
