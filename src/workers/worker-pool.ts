@@ -315,7 +315,8 @@ export class WorkerPool {
       this.opts.metrics.workerRestart(spec.name, spec.version);
       this.start(slot);
     }, delay);
-    slot.timer.unref();
+    // Not unref'd: with the thread gone, this timer is what keeps queued requests' promise of an
+    // answer alive (it is cleared on close()).
     this.opts.events.onChange();
   }
 
