@@ -46,3 +46,8 @@ test('the example, uncommented, is a valid configuration equal to the defaults',
     assert.deepEqual(fromExample[field], defaults[field], def.key);
   }
 });
+
+test('docs/configuration.md has a row for every key', () => {
+  const doc = fs.readFileSync(path.join(repoRoot(), 'docs/configuration.md'), 'utf8');
+  for (const def of KEYS as readonly KeyDef[]) assert.ok(doc.includes(`| \`${def.key}\` |`), `docs/configuration.md misses ${def.key}`);
+});
