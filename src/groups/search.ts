@@ -601,18 +601,18 @@ export function runSearch(records: readonly GroupRecord[], req: SearchRequest, q
     return hit;
   });
 
-  const out: SearchResponse = {
+  // Field order as OpenSearch writes it: total, max_score, hits.
+  const cap = req.trackTotalHits === true ? MAX_RESULT_WINDOW : req.trackTotalHits === false ? 0 : req.trackTotalHits;
+  const total: SearchResponse['hits']['total'] =
+    req.trackTotalHits === false ? undefined : matched.length > cap ? { value: cap, relation: 'gte' } : { value: matched.length, relation: 'eq' };
+  return {
     took: Math.max(0, Math.round(nowMs - startedMs)),
     timed_out: false,
     _shards: { total: 1, successful: 1, skipped: 0, failed: 0 },
     hits: {
+      ...(total ? { total } : {}),
       max_score: withScores && matched.length > 0 ? Math.max(...matched.map((m) => m.score)) : null,
       hits,
     },
   };
-  if (req.trackTotalHits !== false) {
-    const cap = req.trackTotalHits === true ? MAX_RESULT_WINDOW : req.trackTotalHits;
-    out.hits.total = matched.length > cap ? { value: cap, relation: 'gte' } : { value: matched.length, relation: 'eq' };
-  }
-  return out;
 }

@@ -186,6 +186,7 @@ test('search: visibility for match_all, nested owner.name.keyword term and _id t
   assert.deepEqual(Object.keys(res), ['took', 'timed_out', '_shards', 'hits']);
   assert.deepEqual(res._shards, { total: 1, successful: 1, skipped: 0, failed: 0 });
   assert.deepEqual(res.hits.total, { value: 1, relation: 'eq' });
+  assert.deepEqual(Object.keys(res.hits), ['total', 'max_score', 'hits']);
 
   await rejectsWith(groups.search(bob, undefined), 400, 'parse_exception', 'request body or source parameter is required');
   await rejectsWith(groups.search(bob, { query: { fuzzy: { name: 'x' } } }), 400, 'illegal_argument_exception', /\[fuzzy\]/);
