@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import { httpRequest, makeWorkspace, runTsserve, startBackground, startForeground } from '../helpers/tsserve.js';
 
 const PORT_URL = /^http:\/\/127\.0\.0\.1:[1-9]\d*$/;
@@ -115,4 +116,57 @@ test('--version and --help', async (t) => {
   for (const flag of ['--start', '--stop', '--foreground', '--model-store', '--models', '--ts-config', '--log-config', '--ncs', '--no-config-snapshots', '--enable-model-api', '--disable-token-auth', '--dt', '--version']) {
     assert.ok(help.stdout.includes(flag), flag);
   }
+});
+
+/** Starts a POST whose body is only half sent; `finish()` sends the rest and resolves with the status. */
+function halfSentRequest(url: string): { finish(): Promise<number>; sent: Promise<void>; status: Promise<number> } {
+  const body = Buffer.alloc(100, 1);
+  let resolveStatus!: (s: number) => void;
+  let rejectStatus!: (e: Error) => void;
+  const status = new Promise<number>((res, rej) => ((resolveStatus = res), (rejectStatus = rej)));
+  const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/octet-stream', 'content-length': '100' } }, (res) => {
+    res.resume();
+    res.on('end', () => resolveStatus(res.statusCode ?? 0));
+  });
+  req.on('error', rejectStatus);
+  req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+  const sent = new Promise<void>((res) => req.write(body.subarray(0, 50), () => setTimeout(res, 200)));
+  return {
+    sent,
+    status,
+    finish: () => {
+      req.end(body.subarray(50));
+      return status;
+    },
+  };
+}
+
+test('SIGTERM lets an in-flight request finish before the server exits', async (t) => {
+  const ws = makeWorkspace(t);
+  const server = await startForeground(t, ws, ['--dt', '--ncs']);
+  const inflight = halfSentRequest(`${server.addresses.inference}/predictions/nomodel`);
+  await inflight.sent;
+  server.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(server.child.exitCode, null, 'still draining');
+  assert.equal(await inflight.finish(), 404);
+  const end = await server.exited();
+  assert.equal(end.code, 0);
+  assert.equal(fs.existsSync(ws.pidFile), false);
+});
+
+test('a second signal during shutdown exits at once', async (t) => {
+  const ws = makeWorkspace(t);
+  const server = await startForeground(t, ws, ['--dt', '--ncs']);
+  const inflight = halfSentRequest(`${server.addresses.inference}/predictions/nomodel`);
+  inflight.status.catch(() => {}); // the connection dies with the server
+  await inflight.sent;
+  server.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  const started = Date.now();
+  server.child.kill('SIGINT');
+  const end = await server.exited();
+  assert.equal(end.code, 1);
+  assert.ok(Date.now() - started < 5000, 'did not wait for the drain');
+  assert.equal(fs.existsSync(ws.pidFile), false);
 });

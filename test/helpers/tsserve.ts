@@ -159,8 +159,10 @@ export type ForegroundServer = {
   child: ChildProcess;
   /** Output so far (the server keeps writing). */
   output(): { stdout: string; stderr: string };
-  /** Sends `signal` (default SIGTERM) and waits for the exit (bounded). */
+  /** Sends `signal` (default SIGTERM) unless it already exited, and waits for the exit (bounded). */
   stop(signal?: NodeJS.Signals): Promise<CliRun>;
+  /** Waits for the exit without signalling (after the test sent its own signals); 60 s bound. */
+  exited(): Promise<CliRun>;
 };
 
 /** `tsserve --start --foreground ...`; resolves once `Model server started.` is printed. */
@@ -205,8 +207,16 @@ export async function startForeground(t: After, ws: Workspace, args: readonly st
     })();
     return stopping;
   };
+  const exited = async () => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    try {
+      return await done;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   t.after(() => stop());
-  return { addresses: requireAddresses(parseBindLines(stdout), stdout), child, output: () => ({ stdout, stderr }), stop };
+  return { addresses: requireAddresses(parseBindLines(stdout), stdout), child, output: () => ({ stdout, stderr }), stop, exited };
 }
 
 function requireAddresses(a: Partial<Addresses>, stdout: string): Addresses {
