@@ -123,7 +123,8 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       for (const name of missing) problems.push(`${e.key}: Invalid Environment Variable ${name} (${formatSource(source)})`);
       raw.set(e.key, { value, source });
     }
-    for (const e of file.entries) {
+    // One warning per key (a repeated key warns once, at its effective line).
+    for (const e of toPropertyMap(file.entries).values()) {
       if (KEY_BY_NAME.has(e.key) || INTERNAL_KEYS.includes(e.key)) continue;
       const where = `${file.path}:${e.line}`;
       if (IGNORED_KEYS.includes(e.key)) warnings.push(`configuration key ${e.key} is not used by tsserve and is ignored (${where})`);

@@ -214,6 +214,13 @@ test('model_snapshot becomes config.modelSnapshot and is not a property', () => 
 test('unknown keys warn, ignored TorchServe keys warn once each, internal keys are silent', () => {
   const { warnings } = resolve({ foo: '1', vmargs: '-Xmx1g', number_of_netty_threads: '4', version: '0.12.0', tsConfigFile: 'x' });
   assert.equal(warnings.length, 3);
+  const repeated = resolveConfig({
+    file: { path: '/c', kind: 'file', entries: [{ key: 'vmargs', value: 'a', line: 1 }, { key: 'vmargs', value: 'b', line: 2 }] },
+    cli: {},
+    env: {},
+    cwd: CWD,
+  });
+  assert.deepEqual(repeated.warnings, ['configuration key vmargs is not used by tsserve and is ignored (/c:2)']);
   assert.match(warnings[0], /unknown configuration key foo .*config\.properties:1/);
   assert.match(warnings[1], /vmargs is not used by tsserve/);
   assert.match(warnings[2], /number_of_netty_threads is not used by tsserve/);
