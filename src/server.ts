@@ -24,7 +24,8 @@ import { groupsApi } from './http/groups.js';
 import { inferenceApi } from './http/inference.js';
 import { bindLine, listenOn, loadTls, planListeners, type ApiKind } from './http/listeners.js';
 import { managementApi } from './http/management.js';
-import { countResponses, metricsApi } from './http/metrics.js';
+import { countResponses, metricsApi, OPENAPI_INFO } from './http/metrics.js';
+import { installApiDescription } from './http/openapi.js';
 import { securityApi } from './http/security.js';
 import { tokenApi } from './http/token.js';
 import type { Logger } from './logger.js';
@@ -152,6 +153,9 @@ export async function startServer(
       });
       apps.push({ api, app });
       countResponses(app, metrics);
+      // Before the plugins: it collects their routes with an onRoute hook (spec §3.7). The metrics
+      // plugin documents its one route itself.
+      if (api !== 'metrics') installApiDescription(app, OPENAPI_INFO);
       const authApi = AUTHENTICATED[api];
       if (authApi) {
         decoratePrincipal(app);
