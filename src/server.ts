@@ -164,7 +164,7 @@ export async function startServer(
           createAuthHook({
             api: authApi,
             tokenAuth,
-            authenticateBasic: (user, password) => groups.users.authenticateBasic(user, password),
+            authenticateBasic: (user, password, host) => groups.users.authenticateBasic(user, password, host),
             limiter,
             metrics,
             log,

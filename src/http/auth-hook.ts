@@ -37,7 +37,8 @@ declare module 'fastify' {
   }
 }
 
-export type AuthenticateBasic = (user: string, password: string) => Promise<Principal | undefined>;
+/** `host` is the client address (request.ip), so role mappings by `hosts` apply. */
+export type AuthenticateBasic = (user: string, password: string, host: string) => Promise<Principal | undefined>;
 
 export type AuthHookOptions = {
   api: 'inference' | 'management';
@@ -106,7 +107,7 @@ export function createAuthHook(opts: AuthHookOptions): AuthHook {
     const basic = authenticateBasic ? parseBasic(header) : undefined;
     if (basic !== undefined && authenticateBasic) {
       assertNotBlocked(request, api);
-      const principal = basic.ok ? await authenticateBasic(basic.user, basic.password) : undefined;
+      const principal = basic.ok ? await authenticateBasic(basic.user, basic.password, request.ip) : undefined;
       if (principal) {
         request.principal = principal;
         return;

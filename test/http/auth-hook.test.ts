@@ -233,6 +233,22 @@ test('HTTP Basic: a valid user becomes the principal; bad credentials -> 401 wit
   assert.equal((await app.inject({ method: 'GET', url: '/models', headers: { authorization: `Bearer ${keys.management.key}` } })).statusCode, 200);
 });
 
+test('HTTP Basic: the client address reaches the authenticator, so role mappings by hosts apply', async (t) => {
+  const { tokenAuth } = await makeTokenAuth(t);
+  const hosts: string[] = [];
+  const byHost: AuthenticateBasic = async (user, password, host) => {
+    hosts.push(host);
+    const p = await fakeUsers(user, password, host);
+    return p && host === '10.1.2.3' ? { kind: 'admin', via: 'user', name: 'alice', backendRoles: [], roles: ['all_access'] } : p;
+  };
+  const app = await buildApp(t, 'management', { tokenAuth, authenticateBasic: byHost });
+  const mapped = await app.inject({ method: 'GET', url: '/models', remoteAddress: '10.1.2.3', headers: { authorization: basic('alice', 's3cret:x') } });
+  assert.deepEqual(mapped.json(), { principal: { kind: 'admin', via: 'user', name: 'alice', backendRoles: [], roles: ['all_access'] } });
+  const other = await app.inject({ method: 'GET', url: '/models', remoteAddress: '10.9.9.9', headers: { authorization: basic('alice', 's3cret:x') } });
+  assert.deepEqual(other.json(), { principal: ALICE });
+  assert.deepEqual(hosts, ['10.1.2.3', '10.9.9.9']);
+});
+
 test('HTTP Basic without a user authenticator is just a wrong key', async (t) => {
   const { tokenAuth } = await makeTokenAuth(t);
   const app = await buildApp(t, 'management', { tokenAuth });
@@ -262,9 +278,9 @@ test('failure limit: over the limit -> 429 + Retry-After for failing requests on
   const { tokenAuth, keys } = await makeTokenAuth(t);
   const limiter = new FailureLimiter({ limit: 3, windowSec: 60, now: c.now });
   let basicCalls = 0;
-  const authenticateBasic: AuthenticateBasic = async (u, p) => {
+  const authenticateBasic: AuthenticateBasic = async (u, p, host) => {
     basicCalls++;
-    return fakeUsers(u, p);
+    return fakeUsers(u, p, host);
   };
   const app = await buildApp(t, 'inference', { tokenAuth, limiter, metrics, authenticateBasic });
   const wrong = { authorization: 'Bearer wrong' };
