@@ -1,6 +1,7 @@
 /**
  * Text layouts of TorchServe's log4j2 patterns (spec §12), applied to pino's JSON records:
  *   text:  `2024-05-30T21:41:47,098 [INFO ] ts_log - message {"extra":"fields"}`
+ *          worker output: `2024-05-30T21:41:47,098 [INFO ] W-9000-iris_1.0-stdout model_log - hi {"reqId":"..."}`
  *   plain: `2024-05-30T21:41:47,098 - message`   (access_log.log, ts_metrics.log)
  */
 
@@ -28,15 +29,17 @@ export function formatRecord(line: string, layout: 'text' | 'plain', logName: st
   }
   const time = formatLogTime(typeof rec.time === 'number' ? rec.time : Date.now());
   const msg = typeof rec.msg === 'string' ? rec.msg : '';
+  // Worker output names its worker where log4j prints the thread: `W-9000-mnist_1.0-stdout`.
+  const thread = layout === 'text' && typeof rec.worker === 'string' ? (typeof rec.stream === 'string' ? `${rec.worker}-${rec.stream}` : rec.worker) : undefined;
   let out: string;
   if (layout === 'plain') {
     out = `${time} - ${msg}`;
   } else {
     const label = (LABELS[rec.level as number] ?? String(rec.level)).padEnd(5);
-    out = `${time} [${label}] ${logName} - ${msg}`;
+    out = `${time} [${label}] ${thread === undefined ? '' : `${thread} `}${logName} - ${msg}`;
   }
   const extras: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(rec)) if (!OMIT.has(k)) extras[k] = v;
+  for (const [k, v] of Object.entries(rec)) if (!OMIT.has(k) && !(thread !== undefined && (k === 'worker' || k === 'stream'))) extras[k] = v;
   if (layout === 'text' && Object.keys(extras).length > 0) out += ' ' + JSON.stringify(extras);
   const err = rec.err as { stack?: unknown; message?: unknown } | undefined;
   if (err && typeof err === 'object') {

@@ -15,7 +15,7 @@
 import type { ErrorWire } from '../errors.js';
 import type { InferenceRequest, InferenceResponse, ModelIO, ModelSpec, Protocol } from './types.js';
 
-export type WorkerInit =
+export type WorkerInit = (
   | {
       mode: 'serve';
       workerId: string;
@@ -23,7 +23,11 @@ export type WorkerInit =
       /** IO read by `inspect`, so the worker can check its session against it. */
       io: ModelIO;
     }
-  | { mode: 'inspect'; file: string };
+  | { mode: 'inspect'; file: string }
+) & {
+  /** native-guard.ts: native calls in progress / stopping, shared with the main thread. */
+  guard: SharedArrayBuffer;
+};
 
 export type ToWorker = { kind: 'run'; batchId: number; requests: InferenceRequest[] };
 
@@ -40,4 +44,12 @@ export type FromWorker =
   | { kind: 'inspected'; io: ModelIO }
   | { kind: 'inspect-failed'; message: string }
   | { kind: 'result'; batchId: number; results: WireResult[]; handlerMillis: number }
-  | { kind: 'log'; level: LogLevel; msg: string; stack?: string; stream?: 'stdout' | 'stderr' };
+  | {
+      kind: 'log';
+      level: LogLevel;
+      msg: string;
+      stack?: string;
+      stream?: 'stdout' | 'stderr';
+      /** Ids of the requests of the batch being run when the line was logged, comma-separated. */
+      reqId?: string;
+    };

@@ -10,11 +10,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { format } from 'node:util';
 import { isBatchable } from './io.js';
 import type { FromWorker, LogLevel, ToWorker, WorkerInit } from './messages.js';
-import type { ModelIO } from './types.js';
+import type { InferenceRequest, ModelIO } from './types.js';
 import { createSession, readIO } from './session.js';
+import { NativeGuard, guardOrt } from './native-guard.js';
 import { BatchRunner } from '../handlers/pipeline.js';
 import { loadHandler } from '../handlers/load-handler.js';
-import type { HandlerLog, WorkerContext } from '../handlers/types.js';
+import type { HandlerLog, Ort, WorkerContext } from '../handlers/types.js';
 
 const port = parentPort;
 if (port === null) throw new Error('worker-main must run in a worker thread');
@@ -23,8 +24,17 @@ function post(msg: FromWorker, transfer?: ArrayBuffer[]): void {
   port!.postMessage(msg, transfer);
 }
 
+/**
+ * The batch being run (one at a time, see `serve`): lines logged meanwhile carry its request ids,
+ * so a handler's output can be matched with the access and server log lines (issue #8).
+ */
+let running: readonly InferenceRequest[] | undefined;
+
 function log(level: LogLevel, msg: string, stream?: 'stdout' | 'stderr'): void {
-  post({ kind: 'log', level, msg, ...(stream !== undefined ? { stream } : {}) });
+  const m: Extract<FromWorker, { kind: 'log' }> = { kind: 'log', level, msg };
+  if (stream !== undefined) m.stream = stream;
+  if (running !== undefined) m.reqId = running.map((r) => r.id).join(',');
+  post(m);
 }
 
 /** console.* inside handlers → model log (TorchServe sends handler prints to model_log). */
@@ -48,9 +58,18 @@ const handlerLog: HandlerLog = {
   error: (msg, ...args) => log('error', format(msg, ...args)),
 };
 
+const init = workerData as WorkerInit;
+const guard = new NativeGuard(init.guard);
+
+async function loadOrt(): Promise<Ort> {
+  const ort: Ort = await import('onnxruntime-node');
+  guardOrt(ort, guard);
+  return ort;
+}
+
 async function inspect(file: string): Promise<void> {
   try {
-    const ort = await import('onnxruntime-node');
+    const ort = await loadOrt();
     // Only the metadata is wanted: skip graph optimisation and extra threads.
     const session = await ort.InferenceSession.create(file, {
       intraOpNumThreads: 1,
@@ -71,7 +90,7 @@ async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void
   let runner: BatchRunner;
   let io: ModelIO;
   try {
-    const ort = await import('onnxruntime-node');
+    const ort = await loadOrt();
     const session = await createSession(ort, spec.serializedFile, spec.session, (m) => log('warn', m));
     io = readIO(session);
     const handler = await loadHandler(spec);
@@ -89,6 +108,7 @@ async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void
       io,
       batchable: isBatchable(io),
       log: handlerLog,
+      nativeCall: (fn) => guard.wrap(fn),
     };
     await handler.initialize(worker);
     runner = new BatchRunner({
@@ -112,7 +132,13 @@ async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void
     if (msg.kind !== 'run') return;
     chain = chain.then(async () => {
       const t0 = performance.now();
-      const results = await runner.run(msg.requests);
+      running = msg.requests;
+      let results: Awaited<ReturnType<BatchRunner['run']>>;
+      try {
+        results = await runner.run(msg.requests);
+      } finally {
+        running = undefined;
+      }
       const handlerMillis = performance.now() - t0;
       const transfer = new Set<ArrayBuffer>();
       for (const r of results) if (r.ok) transfer.add(r.response.body.buffer as ArrayBuffer);
@@ -123,6 +149,5 @@ async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void
 }
 
 routeConsole();
-const init = workerData as WorkerInit;
 if (init.mode === 'inspect') void inspect(init.file);
 else void serve(init);

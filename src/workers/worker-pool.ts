@@ -171,8 +171,8 @@ export class WorkerPool {
         onResult: (batchId, results, handlerMillis) => {
           if (slot.thread === thread) this.result(slot, batchId, results, handlerMillis);
         },
-        onLog: (level, msg, stream) => {
-          slot.log[LOG_LEVELS[level]]({ worker: this.workerName(slot), ...(stream !== undefined ? { stream } : {}) }, msg);
+        onLog: (level, msg, stream, reqId) => {
+          slot.log[LOG_LEVELS[level]]({ worker: this.workerName(slot), ...(stream !== undefined ? { stream } : {}), ...(reqId !== undefined ? { reqId } : {}) }, msg);
         },
         onExit: (code, error) => {
           if (slot.thread === thread) this.exited(slot, code, error);

@@ -4,6 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { FromWorker, LogLevel, ToWorker, WireResult, WorkerInit } from './messages.js';
+import { createGuardBuffer, waitForNativeCalls } from './native-guard.js';
 import type { InferenceRequest, ModelIO } from './types.js';
 
 export const WORKER_ENTRY = new URL('./worker-main.js', import.meta.url);
@@ -14,7 +15,8 @@ export type WorkerThreadEvents = {
   onInspected?(io: ModelIO): void;
   onInspectFailed?(message: string): void;
   onResult?(batchId: number, results: WireResult[], handlerMillis: number): void;
-  onLog?(level: LogLevel, msg: string, stream?: 'stdout' | 'stderr'): void;
+  /** `reqId`: the batch's request ids (comma-separated) when logged while running one. */
+  onLog?(level: LogLevel, msg: string, stream?: 'stdout' | 'stderr', reqId?: string): void;
   /** The thread ended (any reason). `error` is an uncaught error that ended it, if any. */
   onExit?(code: number, error?: Error): void;
 };
@@ -29,14 +31,20 @@ export function transferable(u8: Uint8Array): Uint8Array {
   return copy;
 }
 
+/** What the caller describes; the guard buffer is added here. */
+export type WorkerThreadInit = WorkerInit extends infer T ? (T extends unknown ? Omit<T, 'guard'> : never) : never;
+
 export class WorkerThread {
   private readonly worker: Worker;
+  private readonly guard = createGuardBuffer();
+  private terminating: Promise<void> | undefined;
   private exited = false;
   private error: Error | undefined;
   private readonly exitPromise: Promise<void>;
 
-  constructor(init: WorkerInit, events: WorkerThreadEvents) {
-    this.worker = new Worker(WORKER_ENTRY, { workerData: init, stdout: true, stderr: true });
+  constructor(init: WorkerThreadInit, events: WorkerThreadEvents) {
+    const data: WorkerInit = { ...init, guard: this.guard } as WorkerInit;
+    this.worker = new Worker(WORKER_ENTRY, { workerData: data, stdout: true, stderr: true });
     const w = this.worker;
     w.on('message', (m: FromWorker) => {
       switch (m.kind) {
@@ -56,7 +64,7 @@ export class WorkerThread {
           events.onResult?.(m.batchId, m.results, m.handlerMillis);
           break;
         case 'log':
-          events.onLog?.(m.level, m.stack !== undefined ? `${m.msg}\n${m.stack}` : m.msg, m.stream);
+          events.onLog?.(m.level, m.stack !== undefined ? `${m.msg}\n${m.stack}` : m.msg, m.stream, m.reqId);
           break;
       }
     });
@@ -109,10 +117,17 @@ export class WorkerThread {
     this.worker.postMessage(msg, [...transfer]);
   }
 
-  /** Ends the thread now (a running handler is interrupted); resolves once it has exited. */
+  /**
+   * Ends the thread: at once when it runs JavaScript (a busy handler is interrupted), after the
+   * current native call when it is inside ONNX Runtime or sharp (native-guard.ts). Resolves once
+   * it has exited.
+   */
   terminate(): Promise<void> {
-    if (!this.exited) void this.worker.terminate().catch(() => undefined);
-    return this.exitPromise;
+    this.terminating ??= (async () => {
+      await waitForNativeCalls(this.guard);
+      if (!this.exited) await this.worker.terminate().catch(() => undefined);
+    })();
+    return this.terminating.then(() => this.exitPromise);
   }
 }
 

@@ -65,6 +65,17 @@ test('formatRecord: plain and text layouts, extras and errors', () => {
   assert.equal(formatRecord('not json', 'plain', 'x'), 'not json\n');
 });
 
+test('formatRecord: worker output names the worker where log4j prints the thread', () => {
+  const t = new Date(2024, 4, 30, 21, 41, 47, 98).getTime();
+  const rec = { level: 30, time: t, name: 'model_log', model: 'iris', version: '1.0', workerId: '9000', worker: 'W-9000-iris_1.0', stream: 'stdout', reqId: 'r1', msg: 'hi' };
+  assert.equal(
+    formatRecord(JSON.stringify(rec), 'text', 'model_log'),
+    '2024-05-30T21:41:47,098 [INFO ] W-9000-iris_1.0-stdout model_log - hi {"model":"iris","version":"1.0","workerId":"9000","reqId":"r1"}\n',
+  );
+  const { stream: _s, ...noStream } = rec;
+  assert.match(formatRecord(JSON.stringify({ ...noStream, level: 50 }), 'text', 'model_log'), /\[ERROR\] W-9000-iris_1\.0 model_log - hi /);
+});
+
 test('createLoggers writes the four files, access lines in plain layout, secrets redacted', async (t) => {
   const dir = tmpdir(t);
   const logs = createLoggers({ logDir: path.join(dir, 'logs'), metricsLogDir: path.join(dir, 'metrics'), interactive: false });
