@@ -94,6 +94,7 @@ export class ImageClassifierHandler extends TensorHandler {
   private labels = new Map<number, string>();
   private sharp!: Sharp;
   private input!: TensorInfo;
+  private nativeCall: WorkerContext['nativeCall'] = (fn) => fn();
 
   override async initialize(context: WorkerContext): Promise<void> {
     super.initialize(context);
@@ -102,6 +103,7 @@ export class ImageClassifierHandler extends TensorHandler {
     }
     this.input = this.io.inputs[0]!;
     this.config = imageConfig(context.modelYamlConfig, this.input);
+    this.nativeCall = context.nativeCall;
     this.sharp = (await import('sharp')).default;
     let text: string | undefined;
     try {
@@ -118,7 +120,7 @@ export class ImageClassifierHandler extends TensorHandler {
     let raw: { data: Buffer; info: { width: number; height: number; channels: number } };
     try {
       const img = this.sharp(bytes, { failOn: 'error' });
-      const meta = await img.metadata();
+      const meta = await this.nativeCall(() => img.metadata());
       const w = meta.width ?? 0;
       const h = meta.height ?? 0;
       if (w === 0 || h === 0) throw new Error('image has no size');
@@ -126,13 +128,15 @@ export class ImageClassifierHandler extends TensorHandler {
       const scale = resize / Math.min(w, h);
       const rw = Math.max(crop, Math.round(w * scale));
       const rh = Math.max(crop, Math.round(h * scale));
-      raw = await img
-        .resize(rw, rh, { fit: 'fill' })
-        .extract({ left: Math.round((rw - crop) / 2), top: Math.round((rh - crop) / 2), width: crop, height: crop })
-        .removeAlpha()
-        .toColourspace('srgb')
-        .raw()
-        .toBuffer({ resolveWithObject: true });
+      raw = await this.nativeCall(() =>
+        img
+          .resize(rw, rh, { fit: 'fill' })
+          .extract({ left: Math.round((rw - crop) / 2), top: Math.round((rh - crop) / 2), width: crop, height: crop })
+          .removeAlpha()
+          .toColourspace('srgb')
+          .raw()
+          .toBuffer({ resolveWithObject: true }),
+      );
     } catch (err) {
       throw new InvalidInputError(`Could not decode the image (${(err as Error).message}); send JPEG or PNG bytes`);
     }

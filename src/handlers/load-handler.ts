@@ -102,6 +102,7 @@ export async function loadHandler(spec: { handler: string; modelDir: string }): 
   const resolved: ResolvedHandler = {
     name,
     builtin: builtin !== undefined,
+    rawBodies: custom.preprocess === undefined && custom.handle === undefined,
     base,
     async initialize(context: WorkerContext) {
       await b.initialize?.(context);

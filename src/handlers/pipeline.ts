@@ -123,7 +123,8 @@ export class BatchRunner {
     }
     let out: unknown;
     try {
-      const records = reqs.map((r) => toRecord(r, this.opts.decodeInputRequest, (err) => worker.log.debug(`request ${r.id}: body is not JSON: ${err.message}`)));
+      const decode = this.opts.decodeInputRequest && !handler.rawBodies;
+      const records = reqs.map((r) => toRecord(r, decode, (err) => worker.log.debug(`request ${r.id}: body is not JSON: ${err.message}`)));
       if (explain) {
         const data = await handler.preprocess(records, ctx);
         out = await handler.explain!(data, ctx);
@@ -221,6 +222,7 @@ class BatchContext implements HandlerContext {
   readonly io: HandlerContext['io'];
   readonly batchable: boolean;
   readonly log: HandlerContext['log'];
+  readonly nativeCall: HandlerContext['nativeCall'];
   readonly base: HandlerContext['base'];
   readonly batchSize: number;
   readonly requests: readonly InferenceRequest[];
@@ -241,6 +243,7 @@ class BatchContext implements HandlerContext {
     this.io = worker.io;
     this.batchable = worker.batchable;
     this.log = worker.log;
+    this.nativeCall = worker.nativeCall;
     this.base = base;
     this.batchSize = reqs.length;
     this.requests = reqs;

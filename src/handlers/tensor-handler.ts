@@ -14,8 +14,9 @@ import { InvalidInputError, PredictionFailedError, TsServeError } from '../error
 import { describeTensor, product } from '../workers/io.js';
 import type { ModelIO, Protocol, TensorInfo } from '../workers/types.js';
 import { JsonEntries, TensorView } from './json-format.js';
+import { parseNumberArray } from './fast-json.js';
 import { encodeOipResponse, HEADER_LENGTH, parseOipRequest, type OipRequest } from './oip.js';
-import { jsonToFeed, rawToFeed, sliceRows, stack, type Feed } from './tensor-codec.js';
+import { fitDims, jsonToFeed, rawToFeed, sliceRows, stack, type Feed } from './tensor-codec.js';
 import type { Handler, HandlerContext, Ort, OrtSession, RequestRecord, WorkerContext } from './types.js';
 
 /** `rows` samples of every model input; `outputs` filled by inference (dims include the rows). */
@@ -168,7 +169,18 @@ export class TensorHandler implements Handler {
       const info = this.io.inputs[0]!;
       return { protocol, blocks: [{ rows: 1, inputs: { [info.name]: rawToFeed(info, body.value, this.sampleDims(info), this.batchable) } }] };
     }
+    const fast = this.fastSample(body.value);
+    if (fast !== undefined) return { protocol, blocks: [fast] };
     return { protocol, blocks: [this.sampleToBlock(this.parseJson(body.value))] };
+  }
+
+  /** JSON bytes of one float sample for a single-input model, without JSON.parse (fast-json.ts). */
+  protected fastSample(value: unknown): Block | undefined {
+    const info = this.io.inputs.length === 1 ? this.io.inputs[0]! : undefined;
+    if (info === undefined || !(value instanceof Uint8Array) || (info.dtype !== 'float32' && info.dtype !== 'float64')) return undefined;
+    const feed = parseNumberArray(value, info.dtype);
+    if (feed === undefined) return undefined;
+    return { rows: 1, inputs: { [info.name]: { data: feed.data, dims: fitDims(info, feed, this.sampleDims(info), this.batchable) } } };
   }
 
   preprocess(requests: RequestRecord[], ctx: HandlerContext): TensorBatch | Promise<TensorBatch> {

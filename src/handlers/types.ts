@@ -46,6 +46,11 @@ export type WorkerContext = {
   readonly batchable: boolean;
   /** Goes to the model log with model, version and worker id. */
   readonly log: HandlerLog;
+  /**
+   * Runs async work of a native addon other than onnxruntime (sharp, ...), so the worker is never
+   * terminated in the middle of it (that can abort the process). ORT calls are covered already.
+   */
+  nativeCall<T>(fn: () => Promise<T>): Promise<T>;
 };
 
 /** The context passed with each batch (TorchServe's `context`). */
@@ -95,4 +100,9 @@ export type ResolvedHandler = {
   base: Handler;
   /** False for custom handlers: they get spec.batchSize batches even for fixed-shape models. */
   builtin: boolean;
+  /**
+   * True when the built-in preprocess reads the requests: bodies then reach it undecoded (it
+   * decodes JSON itself, with a fast path for number arrays). Custom steps always get §8.3 records.
+   */
+  rawBodies: boolean;
 };

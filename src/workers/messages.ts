@@ -15,7 +15,7 @@
 import type { ErrorWire } from '../errors.js';
 import type { InferenceRequest, InferenceResponse, ModelIO, ModelSpec, Protocol } from './types.js';
 
-export type WorkerInit =
+export type WorkerInit = (
   | {
       mode: 'serve';
       workerId: string;
@@ -23,7 +23,11 @@ export type WorkerInit =
       /** IO read by `inspect`, so the worker can check its session against it. */
       io: ModelIO;
     }
-  | { mode: 'inspect'; file: string };
+  | { mode: 'inspect'; file: string }
+) & {
+  /** native-guard.ts: native calls in progress / stopping, shared with the main thread. */
+  guard: SharedArrayBuffer;
+};
 
 export type ToWorker = { kind: 'run'; batchId: number; requests: InferenceRequest[] };
 

@@ -92,6 +92,11 @@ export class ModelRuntimeImpl implements ModelRuntime {
       maxRetryTimeoutMs: maxRetryTimeoutSec(opts.spec) * 1000,
       events: {
         onIdle: (slot) => this.batcher.workerIdle(slot),
+        onRoom: (slot) => this.batcher.workerHasRoom(slot),
+        onRequeue: (jobs) => {
+          this.queue.unshiftAll(jobs);
+          this.batcher.jobAdded();
+        },
         onGone: (slot) => this.batcher.workerGone(slot),
         onLoadFailed: (slot, message) => this.loadFailed(slot, message),
         onChange: () => this.changed(),
@@ -258,14 +263,16 @@ export class ModelRuntimeImpl implements ModelRuntime {
     }
     this.drainWaiters = [];
     this.batcher.close();
-    for (const j of this.queue.drain()) j.reject(unloadingError(spec));
-    this.metrics.queueDepth(spec.name, spec.version, 0);
     for (const w of this.waiters) {
       clearTimeout(w.timer);
       w.reject(unloadingError(spec));
     }
     this.waiters.clear();
-    await this.pool.close();
+    const stopped = this.pool.close();
+    // After pool.close() put back the batches workers held but had not started.
+    for (const j of this.queue.drain()) j.reject(unloadingError(spec));
+    this.metrics.queueDepth(spec.name, spec.version, 0);
+    await stopped;
     this.log.info({ model: spec.name, version: spec.version }, 'model runtime closed');
   }
 }

@@ -12,9 +12,10 @@ import { isBatchable } from './io.js';
 import type { FromWorker, LogLevel, ToWorker, WorkerInit } from './messages.js';
 import type { InferenceRequest, ModelIO } from './types.js';
 import { createSession, readIO } from './session.js';
+import { NativeGuard, guardOrt } from './native-guard.js';
 import { BatchRunner } from '../handlers/pipeline.js';
 import { loadHandler } from '../handlers/load-handler.js';
-import type { HandlerLog, WorkerContext } from '../handlers/types.js';
+import type { HandlerLog, Ort, WorkerContext } from '../handlers/types.js';
 
 const port = parentPort;
 if (port === null) throw new Error('worker-main must run in a worker thread');
@@ -57,9 +58,18 @@ const handlerLog: HandlerLog = {
   error: (msg, ...args) => log('error', format(msg, ...args)),
 };
 
+const init = workerData as WorkerInit;
+const guard = new NativeGuard(init.guard);
+
+async function loadOrt(): Promise<Ort> {
+  const ort: Ort = await import('onnxruntime-node');
+  guardOrt(ort, guard);
+  return ort;
+}
+
 async function inspect(file: string): Promise<void> {
   try {
-    const ort = await import('onnxruntime-node');
+    const ort = await loadOrt();
     // Only the metadata is wanted: skip graph optimisation and extra threads.
     const session = await ort.InferenceSession.create(file, {
       intraOpNumThreads: 1,
@@ -80,7 +90,7 @@ async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void
   let runner: BatchRunner;
   let io: ModelIO;
   try {
-    const ort = await import('onnxruntime-node');
+    const ort = await loadOrt();
     const session = await createSession(ort, spec.serializedFile, spec.session, (m) => log('warn', m));
     io = readIO(session);
     const handler = await loadHandler(spec);
@@ -98,6 +108,7 @@ async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void
       io,
       batchable: isBatchable(io),
       log: handlerLog,
+      nativeCall: (fn) => guard.wrap(fn),
     };
     await handler.initialize(worker);
     runner = new BatchRunner({
@@ -138,6 +149,5 @@ async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void
 }
 
 routeConsole();
-const init = workerData as WorkerInit;
 if (init.mode === 'inspect') void inspect(init.file);
 else void serve(init);

@@ -9,10 +9,15 @@
  *      └─────────────────────────────────▲   │ failing > maxRetryTimeoutInSec
  *                                            ▼
  *                                          FAILED (stays; /ping turns Unhealthy)
- *   any ──retire──▶ STOPPING (a BUSY slot first finishes its batch) ──exit──▶ removed
+ *   any ──retire──▶ STOPPING (a BUSY slot first finishes its batches) ──exit──▶ removed
+ *
+ * Pipelining: a busy worker may hold one more (full) batch behind the one it runs, so it never
+ * waits for a message round trip between batches (postMessage wake-ups cost tens of µs, as much
+ * as running a small model). The response timeout of a batch starts when it becomes the head.
  *
  * The pool settles every job it was handed: with the worker's answer, or WorkerDiedError when
- * the thread dies or the response timeout passes.
+ * the thread dies or the response timeout passes while the batch runs. Batches queued behind it
+ * had not started: they go back to the front of the job queue.
  */
 import { WorkerDiedError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -34,7 +39,10 @@ export type Job = {
 
 export type SlotState = 'STARTING' | 'IDLE' | 'BUSY' | 'STOPPING' | 'BACKOFF' | 'FAILED';
 
-type InFlight = { id: number; jobs: Job[]; timer: NodeJS.Timeout; sentNs: bigint };
+type InFlight = { id: number; jobs: Job[]; timer: NodeJS.Timeout | undefined; sentNs: bigint };
+
+/** Batches a worker may hold: the one it runs plus one waiting in its message queue. */
+export const MAX_BATCHES_PER_WORKER = 2;
 
 export class WorkerSlot {
   readonly id: string;
@@ -43,7 +51,8 @@ export class WorkerSlot {
   restarts = 0;
   state: SlotState = 'STARTING';
   thread: WorkerThread | undefined;
-  batch: InFlight | undefined;
+  /** Batches sent and not yet answered, in the order the worker runs them. */
+  inflight: InFlight[] = [];
   /** Consecutive failures since the last successful load (picks the back-off step). */
   failures = 0;
   failingSinceMs: number | undefined;
@@ -66,6 +75,10 @@ export class WorkerSlot {
 export type PoolEvents = {
   /** The slot can take a batch. */
   onIdle(slot: WorkerSlot): void;
+  /** The slot is busy but can hold one more full batch. */
+  onRoom(slot: WorkerSlot): void;
+  /** Jobs sent to a worker that died before starting them: back to the queue front. */
+  onRequeue(jobs: Job[]): void;
   /** The slot can no longer take work (crashed, stopping). */
   onGone(slot: WorkerSlot): void;
   /** A slot failed to load (load error, crash while loading, startup timeout). */
@@ -112,7 +125,7 @@ export class WorkerPool {
   }
 
   get busyCount(): number {
-    return this.list.filter((s) => s.state === 'BUSY').length;
+    return this.list.filter((s) => s.inflight.length > 0).length;
   }
 
   get stoppingCount(): number {
@@ -197,6 +210,7 @@ export class WorkerPool {
     slot.failures = 0;
     slot.failingSinceMs = undefined;
     slot.state = 'IDLE';
+    slot.inflight = [];
     this.opts.metrics.workerLoaded(this.workerName(slot), loadMillis);
     const spec = this.opts.spec();
     this.opts.log.info({ model: spec.name, version: spec.version, workerId: slot.id, loadMillis: Math.round(loadMillis) }, 'worker ready');
@@ -208,20 +222,19 @@ export class WorkerPool {
     this.opts.events.onChange();
   }
 
-  /** Sends a batch to an idle slot. */
+  /** Sends a batch to a slot that is idle or has room (see MAX_BATCHES_PER_WORKER). */
   run(slot: WorkerSlot, jobs: Job[]): void {
     const thread = slot.thread;
-    if (slot.state !== 'IDLE' || thread === undefined) {
-      // Cannot happen while the batcher only dispatches to idle slots; never drop jobs anyway.
-      for (const j of jobs) j.reject(new WorkerDiedError());
+    if ((slot.state !== 'IDLE' && slot.state !== 'BUSY') || thread === undefined || slot.inflight.length >= MAX_BATCHES_PER_WORKER) {
+      // Cannot happen while the batcher only dispatches to slots that asked; never drop jobs.
+      this.opts.events.onRequeue(jobs);
       return;
     }
-    const spec = this.opts.spec();
     const id = ++this.batchSeq;
     slot.state = 'BUSY';
-    const timer = setTimeout(() => this.timedOut(slot, id), spec.responseTimeoutSec * 1000);
-    timer.unref();
-    slot.batch = { id, jobs, timer, sentNs: process.hrtime.bigint() };
+    const batch: InFlight = { id, jobs, timer: undefined, sentNs: process.hrtime.bigint() };
+    slot.inflight.push(batch);
+    if (slot.inflight.length === 1) this.startTimer(slot, batch);
     try {
       thread.run(
         id,
@@ -229,21 +242,36 @@ export class WorkerPool {
       );
     } catch (err) {
       // postMessage refused the data (not structured-cloneable): fail these jobs, keep the worker.
-      clearTimeout(timer);
-      slot.batch = undefined;
-      slot.state = 'IDLE';
+      clearTimeout(batch.timer);
+      slot.inflight = slot.inflight.filter((b) => b !== batch);
+      if (slot.inflight.length === 0) slot.state = 'IDLE';
+      else if (batch.timer !== undefined) this.startTimer(slot, slot.inflight[0]!);
       slot.log.error({ err }, 'could not send a batch to the worker');
       for (const j of jobs) j.reject(new WorkerDiedError());
-      this.opts.events.onIdle(slot);
-      this.opts.events.onChange();
     }
+    this.offerWork(slot);
+  }
+
+  private startTimer(slot: WorkerSlot, batch: InFlight): void {
+    const spec = this.opts.spec();
+    batch.timer = setTimeout(() => this.timedOut(slot, batch.id), spec.responseTimeoutSec * 1000);
+    batch.timer.unref();
+  }
+
+  /** Tells the batcher what the slot can take now. */
+  private offerWork(slot: WorkerSlot): void {
+    if (slot.retiring || slot.thread === undefined) return;
+    if (slot.inflight.length === 0) this.opts.events.onIdle(slot);
+    else if (slot.inflight.length < MAX_BATCHES_PER_WORKER) this.opts.events.onRoom(slot);
   }
 
   private result(slot: WorkerSlot, batchId: number, results: WireResult[], handlerMillis: number): void {
-    const batch = slot.batch;
+    const batch = slot.inflight[0];
     if (batch === undefined || batch.id !== batchId) return;
     clearTimeout(batch.timer);
-    slot.batch = undefined;
+    slot.inflight.shift();
+    const next = slot.inflight[0];
+    if (next !== undefined) this.startTimer(slot, next);
     batch.jobs.forEach((job, i) => {
       const r = results[i];
       if (r === undefined) job.reject(new WorkerDiedError());
@@ -253,14 +281,16 @@ export class WorkerPool {
     const spec = this.opts.spec();
     const totalMillis = Number(process.hrtime.bigint() - batch.sentNs) / 1e6;
     this.opts.metrics.batchRun(spec.name, spec.version, batch.jobs.length, handlerMillis, Math.max(0, totalMillis - handlerMillis));
-    slot.state = 'IDLE';
-    if (slot.retiring) this.stop(slot);
-    else this.opts.events.onIdle(slot);
+    if (slot.inflight.length === 0) {
+      slot.state = 'IDLE';
+      if (slot.retiring) this.stop(slot);
+    }
+    this.offerWork(slot);
     this.opts.events.onChange();
   }
 
   private timedOut(slot: WorkerSlot, batchId: number): void {
-    if (slot.batch?.id !== batchId) return;
+    if (slot.inflight[0]?.id !== batchId) return;
     const spec = this.opts.spec();
     slot.log.error({ responseTimeoutSec: spec.responseTimeoutSec }, 'worker did not answer within response_timeout; restarting it');
     this.fail(slot);
@@ -320,12 +350,15 @@ export class WorkerPool {
     this.opts.events.onChange();
   }
 
+  /** The running batch fails with WorkerDiedError; batches queued behind it go back to the queue. */
   private failBatch(slot: WorkerSlot): void {
-    const batch = slot.batch;
-    if (batch === undefined) return;
-    clearTimeout(batch.timer);
-    slot.batch = undefined;
-    for (const j of batch.jobs) j.reject(new WorkerDiedError());
+    const [running, ...waiting] = slot.inflight;
+    slot.inflight = [];
+    if (running === undefined) return;
+    clearTimeout(running.timer);
+    for (const j of running.jobs) j.reject(new WorkerDiedError());
+    const jobs = waiting.flatMap((b) => b.jobs);
+    if (jobs.length > 0) this.opts.events.onRequeue(jobs);
   }
 
   /** Graceful stop: a busy slot finishes its batch first. */
@@ -355,7 +388,7 @@ export class WorkerPool {
     this.opts.events.onChange();
   }
 
-  /** Terminates every thread now; jobs in flight fail with WorkerDiedError. */
+  /** Terminates every thread now; running batches fail with WorkerDiedError, unstarted ones are requeued. */
   async close(): Promise<void> {
     this.closed = true;
     const threads: Promise<void>[] = [];
@@ -365,6 +398,8 @@ export class WorkerPool {
       slot.state = 'STOPPING';
       const thread = slot.thread;
       slot.thread = undefined;
+      // The running batch fails; batches that never started go back to the queue (the runtime
+      // answers them as unloaded).
       this.failBatch(slot);
       if (thread !== undefined) threads.push(thread.terminate());
     }

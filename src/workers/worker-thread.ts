@@ -4,6 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { FromWorker, LogLevel, ToWorker, WireResult, WorkerInit } from './messages.js';
+import { createGuardBuffer, waitForNativeCalls } from './native-guard.js';
 import type { InferenceRequest, ModelIO } from './types.js';
 
 export const WORKER_ENTRY = new URL('./worker-main.js', import.meta.url);
@@ -30,14 +31,20 @@ export function transferable(u8: Uint8Array): Uint8Array {
   return copy;
 }
 
+/** What the caller describes; the guard buffer is added here. */
+export type WorkerThreadInit = WorkerInit extends infer T ? (T extends unknown ? Omit<T, 'guard'> : never) : never;
+
 export class WorkerThread {
   private readonly worker: Worker;
+  private readonly guard = createGuardBuffer();
+  private terminating: Promise<void> | undefined;
   private exited = false;
   private error: Error | undefined;
   private readonly exitPromise: Promise<void>;
 
-  constructor(init: WorkerInit, events: WorkerThreadEvents) {
-    this.worker = new Worker(WORKER_ENTRY, { workerData: init, stdout: true, stderr: true });
+  constructor(init: WorkerThreadInit, events: WorkerThreadEvents) {
+    const data: WorkerInit = { ...init, guard: this.guard } as WorkerInit;
+    this.worker = new Worker(WORKER_ENTRY, { workerData: data, stdout: true, stderr: true });
     const w = this.worker;
     w.on('message', (m: FromWorker) => {
       switch (m.kind) {
@@ -110,10 +117,17 @@ export class WorkerThread {
     this.worker.postMessage(msg, [...transfer]);
   }
 
-  /** Ends the thread now (a running handler is interrupted); resolves once it has exited. */
+  /**
+   * Ends the thread: at once when it runs JavaScript (a busy handler is interrupted), after the
+   * current native call when it is inside ONNX Runtime or sharp (native-guard.ts). Resolves once
+   * it has exited.
+   */
   terminate(): Promise<void> {
-    if (!this.exited) void this.worker.terminate().catch(() => undefined);
-    return this.exitPromise;
+    this.terminating ??= (async () => {
+      await waitForNativeCalls(this.guard);
+      if (!this.exited) await this.worker.terminate().catch(() => undefined);
+    })();
+    return this.terminating.then(() => this.exitPromise);
   }
 }
 

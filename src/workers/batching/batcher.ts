@@ -5,6 +5,9 @@
  * Jobs already waiting are taken at once. Only one batch is assembled at a time (TorchServe
  * holds a lock while polling), so other idle workers wait their turn.
  *
+ * A busy worker with room (worker-pool.ts pipelining) is only given *full* batches, and only
+ * when no idle worker wants them: batches are never made smaller to keep a worker fed.
+ *
  *   queue ──take──▶ [assembling: worker W, jobs j1..jk, timer] ──full or delay──▶ dispatch(W, jobs)
  *     ▲                                                                │
  *     └──────────── jobs put back if W disappears while assembling ◀───┘
@@ -27,6 +30,8 @@ type Assembly<J, W> = { worker: W; jobs: J[]; timer: NodeJS.Timeout };
 export class Batcher<J, W> {
   private readonly opts: BatcherOptions<J, W>;
   private idle: W[] = [];
+  /** Busy workers that can hold one more full batch. */
+  private room: W[] = [];
   private assembling: Assembly<J, W> | undefined;
   private closed = false;
 
@@ -45,14 +50,23 @@ export class Batcher<J, W> {
   }
 
   workerIdle(worker: W): void {
+    this.room = this.room.filter((w) => w !== worker);
     if (this.closed || this.idle.includes(worker) || this.assembling?.worker === worker) return;
     this.idle.push(worker);
+    this.pump();
+  }
+
+  /** The worker is busy but can take one more full batch. */
+  workerHasRoom(worker: W): void {
+    if (this.closed || this.room.includes(worker) || this.idle.includes(worker) || this.assembling?.worker === worker) return;
+    this.room.push(worker);
     this.pump();
   }
 
   /** The worker stops or died: forget it; a batch being assembled for it goes back to the queue. */
   workerGone(worker: W): void {
     this.idle = this.idle.filter((w) => w !== worker);
+    this.room = this.room.filter((w) => w !== worker);
     const a = this.assembling;
     if (a !== undefined && a.worker === worker) {
       clearTimeout(a.timer);
@@ -76,6 +90,7 @@ export class Batcher<J, W> {
       this.opts.queue.unshiftAll(a.jobs);
     }
     this.idle = [];
+    this.room = [];
   }
 
   private take(n: number): J[] {
@@ -115,6 +130,11 @@ export class Batcher<J, W> {
         return;
       }
       this.opts.dispatch(worker, jobs);
+    }
+    if (this.idle.length > 0) return;
+    const size = Math.max(1, this.opts.batchSize());
+    while (this.room.length > 0 && queue.length >= size) {
+      this.opts.dispatch(this.room.shift()!, this.take(size));
     }
   }
 }

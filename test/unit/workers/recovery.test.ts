@@ -192,3 +192,31 @@ test('scale down waits for the busy worker to finish its batch', async (t) => {
   await scaled;
   assert.deepEqual(rt.workers(), []);
 });
+
+test('a worker stuck in ONNX Runtime calls is stopped without aborting the process', async (t) => {
+  // Terminating a thread inside onnxruntime-node's native code aborts the process
+  // (native-guard.ts); the pool must wait for the call to return.
+  const dir = tempDir(t);
+  writeHandler(
+    dir,
+    'ortloop.mjs',
+    `export async function inference(batch, ctx) {
+      const x = new ctx.ort.Tensor('float32', new Float32Array(4), [1, 4]);
+      for (;;) await ctx.session.run({ input: x });
+    }\n`,
+  );
+  const { engine } = testEngine(t);
+  for (let round = 0; round < 3; round++) {
+    const rt = await engine.create(makeSpec({ serializedFile: ADD, modelDir: dir, handler: 'ortloop.mjs', responseTimeoutSec: 1 }));
+    await rt.scale(1, 1, true);
+    const pending = rt.submit(request([1, 2, 3, 4]));
+    if (round === 0) await assert.rejects(pending, isWorkerDied);
+    else {
+      const settled = Promise.allSettled([pending]);
+      await new Promise((r) => setTimeout(r, 50 * round));
+      await rt.close(0);
+      assert.equal((await settled)[0]!.status, 'rejected');
+    }
+    await rt.close(0);
+  }
+});
