@@ -18,10 +18,11 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import multipart from '@fastify/multipart';
 import type { Config } from '../config/schema.js';
 import { MethodNotAllowedError, ResourceNotFoundError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { redactUrl, type Logger } from '../logger.js';
 import { installErrorHandler, prettyJson } from './error-handler.js';
 
 export { prettyJson } from './error-handler.js';
+export { redactUrl } from '../logger.js';
 
 /** TorchServe's cache headers on every response (NettyUtils, spec §3.3). */
 export const NO_CACHE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
@@ -41,30 +42,6 @@ export function requestIdFrom(header: string | string[] | undefined): string {
 export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
   // A Buffer keeps the content type exactly `application/json` (a string would get a charset).
   return reply.code(status).header('content-type', 'application/json').send(Buffer.from(prettyJson(body)));
-}
-
-const SENSITIVE_PARAM = /key|token|passw|secret|auth|credential|signature/i;
-
-/** The request target with the values of sensitive query parameters replaced by `[REDACTED]`. */
-export function redactUrl(url: string): string {
-  const q = url.indexOf('?');
-  if (q === -1) return url;
-  const query = url
-    .slice(q + 1)
-    .split('&')
-    .map((part) => {
-      const eq = part.indexOf('=');
-      if (eq === -1) return part;
-      let name = part.slice(0, eq);
-      try {
-        name = decodeURIComponent(name.replace(/\+/g, ' '));
-      } catch {
-        // keep the raw name
-      }
-      return SENSITIVE_PARAM.test(name) ? `${part.slice(0, eq)}=[REDACTED]` : part;
-    })
-    .join('&');
-  return `${url.slice(0, q)}?${query}`;
 }
 
 /** Java's InetSocketAddress.toString(): `/127.0.0.1:53514`. */

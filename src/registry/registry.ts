@@ -31,7 +31,7 @@ import {
   WorkerStartError,
   isTsServeError,
 } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { redactUrl, type Logger } from '../logger.js';
 import type { MetricsSink } from '../metrics/types.js';
 import { Snapshots, type SnapshotModels, type SnapshotType, type SnapshotWriter } from '../store/snapshots.js';
 import { defaultWorkerLayout } from '../workers/thread-defaults.js';
@@ -293,7 +293,7 @@ export class Registry implements ModelLookup {
         result.loaded.push({ name: r.name, version: r.version });
       } catch (err) {
         result.failed.push(location);
-        this.log.error({ err, location }, `Failed to load model: ${location}`);
+        this.log.error({ err, location: redactUrl(location) }, `Failed to load model: ${redactUrl(location)}`);
       }
     }
     return result;
@@ -474,7 +474,7 @@ export class Registry implements ModelLookup {
       const record: VersionRecord = { entry, opened, location: m.location, runtimeType: m.runtimeType };
       if (existing) existing.versions.set(version, record);
       else this.models.set(name, { versions: new Map([[version, record]]), defaultVersion: version });
-      log.info({ url: req.url, minWorkers: spec.minWorkers, maxWorkers: spec.maxWorkers, groupId: entry.groupId }, 'model registered');
+      log.info({ url: redactUrl(req.url), minWorkers: spec.minWorkers, maxWorkers: spec.maxWorkers, groupId: entry.groupId }, 'model registered');
       if (spec.minWorkers > 0 && !synchronous) {
         const started = runtime;
         started.scale(spec.minWorkers, spec.maxWorkers, false).catch((err: unknown) => log.error({ err }, 'workers failed to start'));

@@ -213,6 +213,16 @@ test('access log: one TorchServe-style line per response, with request id, secre
 test('helpers: redactUrl, formatAccessLine, routePattern', () => {
   assert.equal(redactUrl('/a'), '/a');
   assert.equal(redactUrl('/a?x=1&Authorization=2&flag&secret%5Fkey=3'), '/a?x=1&Authorization=[REDACTED]&flag&secret%5Fkey=[REDACTED]');
+  assert.equal(redactUrl('/a?pass=1&pwd=2&access_token=3&session_id=4&jwt=5&limit=6'), '/a?pass=[REDACTED]&pwd=[REDACTED]&access_token=[REDACTED]&session_id=[REDACTED]&jwt=[REDACTED]&limit=6');
+  // Percent-encoded names are decoded before the check; a fragment is kept as it is.
+  assert.equal(redactUrl('/a?%6Bey=k&b=1#frag'), '/a?%6Bey=[REDACTED]&b=1#frag');
+  // Presigned download URLs and absolute-form targets with credentials.
+  assert.equal(
+    redactUrl('https://bucket.s3.amazonaws.com/m.mar?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abc&X-Amz-Expires=60'),
+    'https://bucket.s3.amazonaws.com/m.mar?X-Amz-Credential=[REDACTED]&X-Amz-Signature=[REDACTED]&X-Amz-Expires=60',
+  );
+  assert.equal(redactUrl('http://admin:hunter2@host:8080/m.mar'), 'http://[REDACTED]@host:8080/m.mar');
+  assert.equal(redactUrl('/models?url=a@b'), '/models?url=a@b');
   assert.equal(
     formatAccessLine({ remote: '/127.0.0.1:1', method: 'GET', url: '/models', httpVersion: '1.1', status: 200, durationMs: 2.6, requestId: 'x' }),
     '/127.0.0.1:1 "GET /models HTTP/1.1" 200 3 reqId=x',

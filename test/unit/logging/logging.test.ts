@@ -81,13 +81,14 @@ test('createLoggers writes the four files, access lines in plain layout, secrets
   const logs = createLoggers({ logDir: path.join(dir, 'logs'), metricsLogDir: path.join(dir, 'metrics'), interactive: false });
   logs.server.info({ authorization: 'Bearer secret', model: 'm' }, 'model loaded');
   logs.server.info({ headers: { authorization: 'Bearer s2' }, token: 't', password: 'p' }, 'x');
+  logs.server.info({ req: { headers: { authorization: 'Bearer s3', cookie: 'sid=s4' } }, user: { secret: 'v5' }, upstream: { authorization: 'v6' } }, 'y');
   logs.access.info('/127.0.0.1:1 "GET / HTTP/1.1" 200 1');
   logs.model.info('worker says hi');
   logs.metrics.info('Requests2XX.Count:1|#Level:Host');
   logs.server.debug('not at info');
   await logs.close();
   const ts = fs.readFileSync(path.join(dir, 'logs/ts_log.log'), 'utf8');
-  assert.doesNotMatch(ts, /secret|s2|"t"|"p"/);
+  assert.doesNotMatch(ts, /Bearer secret|s2|"t"|"p"|s3|s4|v5|v6/);
   assert.match(ts, /"msg":"model loaded"/);
   assert.doesNotMatch(ts, /not at info/);
   assert.match(fs.readFileSync(path.join(dir, 'logs/access_log.log'), 'utf8'), /^\d{4}-\d\d-\d\dT[\d:]+,\d{3} - \/127\.0\.0\.1:1 "GET \/ HTTP\/1\.1" 200 1\n$/);
