@@ -318,8 +318,9 @@ export class WorkerPool {
     clearTimeout(slot.timer);
     slot.timer = undefined;
     void thread?.terminate();
-    this.failBatch(slot);
+    // Leave the batcher first, so jobs put back by failBatch are not offered to this slot again.
     this.opts.events.onGone(slot);
+    this.failBatch(slot);
     if (slot.retiring || this.closed) {
       this.remove(slot);
       return;
@@ -364,7 +365,9 @@ export class WorkerPool {
   /** Graceful stop: a busy slot finishes its batch first. */
   private stop(slot: WorkerSlot): void {
     if (slot.state === 'BUSY') {
+      // Finish what it holds, take nothing new.
       slot.retiring = true;
+      this.opts.events.onGone(slot);
       return;
     }
     slot.retiring = true;
