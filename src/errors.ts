@@ -169,6 +169,17 @@ export class InvalidModelVersionError extends TsServeError {
   }
 }
 
+/**
+ * An internal user lacks the ML role an operation needs (issue #7: no ML role, or
+ * ml_readonly_access on a write or predict). Checked before the model is looked up, as
+ * OpenSearch's Security plugin checks action permissions before the ML plugin runs.
+ */
+export class AccessDeniedError extends TsServeError {
+  constructor(message: string) {
+    super(403, 'AccessDeniedException', 'ACCESS_DENIED', message);
+  }
+}
+
 export const METHOD_NOT_ALLOWED_MESSAGE = 'Requested method is not allowed, please refer to API document.';
 
 export class MethodNotAllowedError extends TsServeError {

@@ -15,6 +15,7 @@ import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type Bina
 import type { Principal } from '../auth/principal.js';
 import type { Logger } from '../logger.js';
 import type { MetadataStore, RoleMappingRecord, UserRecord } from '../store/store.js';
+import { AccessDeniedError } from '../errors.js';
 import { OpenSearchError, SecurityApiError } from './errors.js';
 
 export const ADMIN_ROLE = 'all_access';
@@ -68,18 +69,49 @@ export function mlPermission(principal: Principal, action: 'read' | 'write'): bo
   return action === 'read' && principal.roles.includes(ML_READONLY_ACCESS);
 }
 
-/** The Security plugin's 403 for a missing action permission (model-groups.md §1). */
-export function noPermissionError(principal: Principal, actionName: string): OpenSearchError {
+function permissionMessage(principal: Principal, actionName: string): string {
   const who =
     principal.kind === 'none'
       ? 'User [null]'
       : `User [name=${principal.name}, backend_roles=[${principal.backendRoles.join(', ')}], requestedTenant=null]`;
-  return new OpenSearchError(403, 'security_exception', `no permissions for [${actionName}] and ${who}`, 'NO_PERMISSION');
+  return `no permissions for [${actionName}] and ${who}`;
+}
+
+/** The Security plugin's 403 for a missing action permission (model-groups.md §1). */
+export function noPermissionError(principal: Principal, actionName: string): OpenSearchError {
+  return new OpenSearchError(403, 'security_exception', permissionMessage(principal, actionName), 'NO_PERMISSION');
 }
 
 /** Throws the Security plugin's 403 unless `mlPermission(principal, action)`. */
 export function requireMlPermission(principal: Principal, action: 'read' | 'write', actionName: string): void {
   if (!mlPermission(principal, action)) throw noPermissionError(principal, actionName);
+}
+
+/**
+ * The TorchServe model APIs as OpenSearch ML actions: the action name a denial names, and the
+ * permission level it needs. `ml_readonly_access` covers get and search only; OpenSearch's role
+ * has no predict permission, so inference needs `ml_full_access` (docs/compatibility.md).
+ */
+export const MODEL_ACTIONS = {
+  list: { name: 'cluster:admin/opensearch/ml/models/search', level: 'read' },
+  describe: { name: 'cluster:admin/opensearch/ml/models/get', level: 'read' },
+  register: { name: 'cluster:admin/opensearch/ml/register_model', level: 'write' },
+  scale: { name: 'cluster:admin/opensearch/ml/deploy_model', level: 'write' },
+  setDefault: { name: 'cluster:admin/opensearch/ml/models/update', level: 'write' },
+  unregister: { name: 'cluster:admin/opensearch/ml/models/delete', level: 'write' },
+  predict: { name: 'cluster:admin/opensearch/ml/predict', level: 'write' },
+} as const satisfies Record<string, { name: string; level: 'read' | 'write' }>;
+
+export type ModelAction = keyof typeof MODEL_ACTIONS;
+
+/**
+ * For the TorchServe model routes (management and inference): throws a TorchServe-shaped 403
+ * `AccessDeniedException` unless the principal's ML role allows `action`. Call it before looking
+ * the model up, so a denied user learns nothing about which models exist.
+ */
+export function requireModelPermission(principal: Principal, action: ModelAction): void {
+  const a = MODEL_ACTIONS[action];
+  if (!mlPermission(principal, a.level)) throw new AccessDeniedError(permissionMessage(principal, a.name));
 }
 
 // ---- request bodies -----------------------------------------------------------------------------

@@ -14,11 +14,16 @@
  * Parameters come from the query string, or for register from a JSON body when Content-Type is
  * application/json. Each parameter is validated (zod) from one table that also feeds the OpenAPI
  * document; a bad value is a 400 naming the parameter (TorchServe silently used defaults).
+ *
+ * Internal users (HTTP Basic) need an ML role (issue #7): every route here first checks it
+ * (`requireModelPermission`, 403 AccessDeniedException), then the registry hides models of groups
+ * the caller may not access behind TorchServe's 404.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { z } from 'zod';
 import { NO_PRINCIPAL, type Principal } from '../auth/principal.js';
 import { BadRequestError, InvalidParameterError, MethodNotAllowedError, MissingParameterError } from '../errors.js';
+import { requireModelPermission } from '../groups/users.js';
 import { RUNTIME_TYPES, type RegisterParams, type RuntimeType } from '../registry/registry.js';
 import { sendJson } from './common.js';
 import type { HttpDeps } from './deps.js';
@@ -281,6 +286,7 @@ export async function managementApi(app: FastifyInstance, deps: Pick<HttpDeps, '
     parameters: openApiParams(LIST_PARAMS),
     responses: { '200': { description: 'OK', schema: LIST_SCHEMA }, '400': err('Bad parameter') },
   }, async (request, reply) => {
+    requireModelPermission(principalOf(request), 'list');
     const q = parseParams(LIST_PARAMS, request.query);
     const list = await registry.list((q.limit as number | undefined) ?? 100, (q.next_page_token as number | undefined) ?? 0, principalOf(request));
     return sendJson(reply, 200, list);
@@ -301,6 +307,7 @@ export async function managementApi(app: FastifyInstance, deps: Pick<HttpDeps, '
       '409': err('Model version already registered'),
     },
   }, async (request, reply) => {
+    requireModelPermission(principalOf(request), 'register');
     assertModelApiEnabled();
     const p = parseParams(REGISTER_PARAMS, registerSource(request));
     const result = await registry.register(toRegisterParams(p), principalOf(request));
@@ -337,11 +344,13 @@ export async function managementApi(app: FastifyInstance, deps: Pick<HttpDeps, '
   });
 
   const describe = async (request: Req, reply: FastifyReply) => {
+    requireModelPermission(principalOf(request), 'describe');
     parseParams(DESCRIBE_PARAMS, request.query);
     const { model_name: name, model_version: version } = request.params;
     return sendJson(reply, 200, await registry.describe(name, version, principalOf(request)));
   };
   const scale = async (request: Req, reply: FastifyReply) => {
+    requireModelPermission(principalOf(request), 'scale');
     const q = parseParams(SCALE_PARAMS, request.query);
     const name = request.params.model_name;
     const version = request.params.model_version ?? (q.model_version as string | undefined);
@@ -351,12 +360,14 @@ export async function managementApi(app: FastifyInstance, deps: Pick<HttpDeps, '
     return sendJson(reply, result.accepted ? 202 : 200, { status: result.message });
   };
   const unregister = async (request: Req, reply: FastifyReply) => {
+    requireModelPermission(principalOf(request), 'unregister');
     assertModelApiEnabled();
     parseParams(DELETE_PARAMS, request.query);
     const result = await registry.unregister(request.params.model_name, request.params.model_version, principalOf(request));
     return sendJson(reply, 200, { status: result.message });
   };
   const perModelDescription = async (request: Req, reply: FastifyReply) => {
+    requireModelPermission(principalOf(request), 'describe');
     const name = request.params.model_name;
     await registry.assertVisible(name, principalOf(request));
     return sendJson(reply, 200, buildOpenApiDocument(perModelRoutes(routes, name), { title: `RESTful Management API for: ${name}` }));
@@ -377,6 +388,7 @@ export async function managementApi(app: FastifyInstance, deps: Pick<HttpDeps, '
     parameters: [NAME_PARAM, VERSION_PARAM],
     responses: { '200': { description: 'Default version set', schema: STATUS_SCHEMA }, '404': err('Model or version not found') },
   }, async (request, reply) => {
+    requireModelPermission(principalOf(request), 'setDefault');
     const { model_name: name, model_version: version } = request.params;
     const result = await registry.setDefault(name, version!, principalOf(request));
     return sendJson(reply, 200, { status: result.message });
@@ -387,7 +399,10 @@ export async function managementApi(app: FastifyInstance, deps: Pick<HttpDeps, '
     summary: 'KServe v1 model readiness: ready when the default version has a worker.',
     parameters: [NAME_PARAM],
     responses: { '200': { description: 'OK', schema: READY_SCHEMA }, '404': err('Model not found') },
-  }, async (request, reply) => sendJson(reply, 200, await registry.modelReady(request.params.model_name, principalOf(request))));
+  }, async (request, reply) => {
+    requireModelPermission(principalOf(request), 'describe');
+    return sendJson(reply, 200, await registry.modelReady(request.params.model_name, principalOf(request)));
+  });
 
   // Every other method on these paths: 405 (spec §3.2).
   const notAllowed = async () => {

@@ -166,7 +166,8 @@ export type Harness = {
 
 /**
  * An inference listener with fakes. Test principal: header `x-test-user: <name>` makes the caller
- * the internal user <name>; without it the caller has no identity (auth off).
+ * the internal user <name> (roles from `x-test-roles`, default ml_full_access); without it the
+ * caller has no identity (auth off).
  */
 export async function buildHarness(
   opts: { openInferenceProtocol?: boolean; withGroups?: boolean; maxRequestSizeBytes?: number } = {},
@@ -184,7 +185,10 @@ export async function buildHarness(
   decoratePrincipal(app);
   app.addHook('onRequest', async (request) => {
     const user = request.headers['x-test-user'];
-    request.principal = typeof user === 'string' ? { kind: 'user', name: user, backendRoles: [], roles: [] } : NO_PRINCIPAL;
+    // `x-test-roles: a,b` sets the user's roles (default ml_full_access; empty = no ML role).
+    const rolesHeader = request.headers['x-test-roles'];
+    const roles = typeof rolesHeader === 'string' ? rolesHeader.split(',').filter((r) => r !== '') : ['ml_full_access'];
+    request.principal = typeof user === 'string' ? { kind: 'user', name: user, backendRoles: [], roles } : NO_PRINCIPAL;
   });
   const apiDescription = installApiDescription(app, { title: 'TorchServe APIs' });
 

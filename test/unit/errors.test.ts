@@ -28,6 +28,7 @@ const TABLE: Record<string, Row> = {
     message: 'Authentication failed: invalid user name or password',
   },
   InvalidModelVersionError: { make: () => new errors.InvalidModelVersionError('m'), status: 403, type: 'InvalidModelVersionException', code: 'CANNOT_REMOVE_DEFAULT', message: 'Cannot remove default version for model m' },
+  AccessDeniedError: { make: () => new errors.AccessDeniedError('no permissions for [x]'), status: 403, type: 'AccessDeniedException', code: 'ACCESS_DENIED', message: 'no permissions for [x]' },
   MethodNotAllowedError: { make: () => new errors.MethodNotAllowedError(), status: 405, type: 'MethodNotAllowedException', code: 'METHOD_NOT_ALLOWED', message: 'Requested method is not allowed, please refer to API document.' },
   RequestTimeoutError: { make: () => new errors.RequestTimeoutError('Timed out while cleaning resources: m'), status: 408, type: 'RequestTimeoutException', code: 'REQUEST_TIMEOUT' },
   ConflictError: { make: () => new errors.ConflictError('x'), status: 409, type: 'ConflictStatusException', code: 'CONFLICT' },

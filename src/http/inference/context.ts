@@ -9,6 +9,7 @@ import type { MetricsSink } from '../../metrics/types.js';
 import type { ModelEntry, ModelLookup } from '../../registry/types.js';
 import type { InferenceRequest, InferenceResponse } from '../../workers/types.js';
 import { NO_PRINCIPAL, type Principal } from '../../auth/principal.js';
+import { requireModelPermission, type ModelAction } from '../../groups/users.js';
 
 /** The slice of the groups service the inference API needs (issue #7). */
 export interface ModelAccess {
@@ -38,6 +39,8 @@ export function canAccess(deps: InferenceApiDeps, request: FastifyRequest, entry
  * The entry for `name` (and `version`, or the default version), as the caller may see it: a model
  * the caller may not access answers exactly like a missing one (no existence leak), including when
  * the requested version does not exist.
+ * First, before any lookup, an internal user's ML role must allow `action` (issue #7: 403
+ * AccessDeniedException; `ml_readonly_access` may describe but not predict).
  * Throws ModelNotFoundError / ModelVersionNotFoundError (TorchServe's 404s, spec §8.2).
  */
 export async function resolveModel(
@@ -45,7 +48,9 @@ export async function resolveModel(
   request: FastifyRequest,
   name: string,
   version: string | undefined,
+  action: Extract<ModelAction, 'predict' | 'describe'>,
 ): Promise<ModelEntry> {
+  requireModelPermission(principalOf(request), action);
   let entry: ModelEntry;
   try {
     entry = deps.registry.get(name, version);
@@ -63,6 +68,7 @@ export async function resolveModel(
 
 /** Names of the models the caller may see (their default version is accessible), sorted. */
 export async function accessibleModelNames(deps: InferenceApiDeps, request: FastifyRequest): Promise<string[]> {
+  requireModelPermission(principalOf(request), 'list');
   const out: string[] = [];
   for (const name of deps.registry.names()) {
     let entry: ModelEntry;
@@ -109,6 +115,11 @@ export async function runInference(
   });
   metrics.inferenceDone(entry.name, versionLabel, Math.round(reply.elapsedTime * 1000), queueMicros);
   return sendInferenceResponse(ctx, reply, res);
+}
+
+/** What a request on an inference route does: OPTIONS reads the model's API description. */
+export function inferenceAction(request: FastifyRequest): 'predict' | 'describe' {
+  return request.method === 'OPTIONS' ? 'describe' : 'predict';
 }
 
 /** Per-plugin state shared by the route modules. */

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendJson } from '../common.js';
 import { MethodNotAllowedError, ResourceNotFoundError } from '../../errors.js';
 import type { InferenceRequest } from '../../workers/types.js';
-import { accessibleModelNames, canAccess, dropContentType, resolveModel, runInference, type InferenceContext } from './context.js';
+import { accessibleModelNames, canAccess, dropContentType, inferenceAction, resolveModel, runInference, type InferenceContext } from './context.js';
 import { isModelReady } from './health.js';
 import { modelNotReady, OipError, toOipError } from './oip-error.js';
 import { INFERENCE_METHODS, modelOpenApi, routeDoc } from './predictions.js';
@@ -34,7 +34,13 @@ export function kserveV1Routes(app: FastifyInstance, ctx: InferenceContext): voi
 
 /** `{"models": [...]}`: the models the caller may see (a hidden model is not listed). */
 async function listModels(ctx: InferenceContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  return sendJson(reply, 200, { models: await accessibleModelNames(ctx.deps, request) });
+  let models: string[];
+  try {
+    models = await accessibleModelNames(ctx.deps, request);
+  } catch (err) {
+    throw toOipError(err, undefined, request.id);
+  }
+  return sendJson(reply, 200, { models });
 }
 
 async function v1Model(ctx: InferenceContext, request: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply): Promise<FastifyReply> {
@@ -53,7 +59,7 @@ async function v1Model(ctx: InferenceContext, request: FastifyRequest<{ Params: 
   const name = rest.slice(0, colon);
   if ((verb !== 'predict' && verb !== 'explain') || name === '') throw new ResourceNotFoundError();
   const explain = verb === 'explain';
-  const entry = await resolveModel(ctx.deps, request, name, undefined);
+  const entry = await resolveModel(ctx.deps, request, name, undefined, inferenceAction(request));
   if (request.method === 'OPTIONS') return sendJson(reply, 200, modelOpenApi(name));
   const req: InferenceRequest = {
     id: request.id,
@@ -67,7 +73,7 @@ async function v1Model(ctx: InferenceContext, request: FastifyRequest<{ Params: 
 
 async function modelReady(ctx: InferenceContext, request: FastifyRequest, reply: FastifyReply, name: string): Promise<FastifyReply> {
   try {
-    const entry = await resolveModel(ctx.deps, request, name, undefined);
+    const entry = await resolveModel(ctx.deps, request, name, undefined, 'describe');
     if (!isModelReady(entry)) throw new OipError(503, modelNotReady(name), 'MODEL_NOT_READY');
     return sendJson(reply, 200, { name, ready: true });
   } catch (err) {

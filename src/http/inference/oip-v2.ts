@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendJson } from '../common.js';
 import type { OpenApiOperationDoc } from '../openapi.js';
 import type { InferenceRequest, TensorDtype, TensorInfo } from '../../workers/types.js';
-import { accessibleModelNames, canAccess, resolveModel, runInference, type InferenceContext } from './context.js';
+import { accessibleModelNames, canAccess, inferenceAction, resolveModel, runInference, type InferenceContext } from './context.js';
 import { isModelReady, isServerHealthy } from './health.js';
 import { modelNotReady, OipError, toOipError } from './oip-error.js';
 import { inferenceRoute, modelOpenApi, predictionsDoc, routeDoc } from './predictions.js';
@@ -96,7 +96,7 @@ async function inferHandler(
 ): Promise<FastifyReply> {
   const { model_name: model, model_version: version } = request.params;
   try {
-    const entry = await resolveModel(ctx.deps, request, model, version);
+    const entry = await resolveModel(ctx.deps, request, model, version, inferenceAction(request));
     if (request.method === 'OPTIONS') return sendJson(reply, 200, modelOpenApi(model));
     // The body (JSON, or JSON header + binary tensors with inference-header-content-length) goes
     // to the worker untouched; the header travels with the others.
@@ -116,7 +116,7 @@ async function inferHandler(
 async function modelMetadata(ctx: InferenceContext, request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply): Promise<FastifyReply> {
   const { model_name: model, model_version: version } = request.params;
   try {
-    const entry = await resolveModel(ctx.deps, request, model, version);
+    const entry = await resolveModel(ctx.deps, request, model, version, 'describe');
     const versions: string[] = [];
     for (const e of ctx.deps.registry.versions(model)) if (await canAccess(ctx.deps, request, e)) versions.push(e.version);
     const { io } = entry.runtime;
@@ -135,7 +135,7 @@ async function modelMetadata(ctx: InferenceContext, request: FastifyRequest<{ Pa
 async function modelReady(ctx: InferenceContext, request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply): Promise<FastifyReply> {
   const { model_name: model, model_version: version } = request.params;
   try {
-    const entry = await resolveModel(ctx.deps, request, model, version);
+    const entry = await resolveModel(ctx.deps, request, model, version, 'describe');
     if (!isModelReady(entry)) throw new OipError(503, modelNotReady(model), 'MODEL_NOT_READY');
     return sendJson(reply, 200, { name: model, ready: true });
   } catch (err) {
@@ -145,7 +145,13 @@ async function modelReady(ctx: InferenceContext, request: FastifyRequest<{ Param
 
 /** `{"models": [...]}`: the models the caller may see (a hidden model is not listed). */
 async function listModels(ctx: InferenceContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  return sendJson(reply, 200, { models: await accessibleModelNames(ctx.deps, request) });
+  let models: string[];
+  try {
+    models = await accessibleModelNames(ctx.deps, request);
+  } catch (err) {
+    throw toOipError(err, undefined, request.id);
+  }
+  return sendJson(reply, 200, { models });
 }
 
 /** Name, OIP datatype and shape with -1 for every symbolic or unknown dimension (§4). */

@@ -11,7 +11,8 @@ import { sendJson } from '../common.js';
 import { ERROR_SCHEMA, type OpenApiOperationDoc } from '../openapi.js';
 import { MissingParameterError, ResourceNotFoundError } from '../../errors.js';
 import type { InferenceRequest } from '../../workers/types.js';
-import { dropContentType, resolveModel, runInference, type InferenceContext } from './context.js';
+import { requireModelPermission } from '../../groups/users.js';
+import { dropContentType, inferenceAction, principalOf, resolveModel, runInference, type InferenceContext } from './context.js';
 import { handlerHeaders, queryParams, readParams } from './request-params.js';
 
 /** TorchServe runs inference on any method; OPTIONS answers the model's OpenAPI instead. */
@@ -103,7 +104,7 @@ async function predictions(
   const name = segment(request.params.model_name);
   if (name === undefined) throw new ResourceNotFoundError();
   const version = segment(request.params.model_version);
-  const entry = await resolveModel(ctx.deps, request, name, version);
+  const entry = await resolveModel(ctx.deps, request, name, version, inferenceAction(request));
   if (request.method === 'OPTIONS') return sendJson(reply, 200, modelOpenApi(name));
   const req: InferenceRequest = {
     id: request.id,
@@ -126,7 +127,7 @@ async function legacyPredict(
   const name = request.params.model_name;
   if (NOT_LEGACY_MODEL_NAMES.has(name)) throw new ResourceNotFoundError();
   const version = segment(request.params.model_version);
-  const entry = await resolveModel(ctx.deps, request, name, version);
+  const entry = await resolveModel(ctx.deps, request, name, version, inferenceAction(request));
   if (request.method === 'OPTIONS') return sendJson(reply, 200, modelOpenApi(name));
   const req: InferenceRequest = {
     id: request.id,
@@ -148,6 +149,8 @@ async function invocations(
   reply: FastifyReply,
   pathName: string | undefined,
 ): Promise<FastifyReply> {
+  // Before the body is read or a name is looked for (resolveModel checks again, cheaply).
+  requireModelPermission(principalOf(request), inferenceAction(request));
   const query = queryParams(request.url);
   let name = pathName ?? paramText(query, 'model_name');
   if (name === undefined || name === '') {
@@ -157,7 +160,7 @@ async function invocations(
   const params = await readParams(request, ctx.deps.config.maxRequestSizeBytes, query);
   if (name === undefined || name === '') name = paramText(params, 'model_name');
   if (name === undefined || name === '') throw new MissingParameterError('model_name');
-  const entry = await resolveModel(ctx.deps, request, name, undefined);
+  const entry = await resolveModel(ctx.deps, request, name, undefined, inferenceAction(request));
   if (request.method === 'OPTIONS') return sendJson(reply, 200, modelOpenApi(name));
   const req: InferenceRequest = { id: request.id, protocol: 'ts', explain: false, headers: handlerHeaders(request, {}), params };
   return runInference(ctx, reply, entry, 'default', req);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { keyHolder, NO_PRINCIPAL } from '../../../src/auth/principal.js';
+import { AccessDeniedError } from '../../../src/errors.js';
 import { SecurityApiError } from '../../../src/groups/errors.js';
 import {
   Users,
@@ -11,7 +12,9 @@ import {
   mlPermission,
   parseRoleMappingBody,
   parseUserBody,
+  MODEL_ACTIONS,
   requireMlPermission,
+  requireModelPermission,
   rolesFromMappings,
   verifyPassword,
 } from '../../../src/groups/users.js';
@@ -174,4 +177,26 @@ test('mlPermission: admins and no-security always; full access writes; readonly 
     () => requireMlPermission(u([]), 'read', 'cluster:admin/opensearch/ml/models/get'),
     (e: unknown) => e instanceof Error && (e as { status?: number }).status === 403 && /no permissions for \[cluster:admin\/opensearch\/ml\/models\/get\]/.test(e.message),
   );
+});
+
+test('requireModelPermission: TorchServe model routes; readonly may list and describe but not predict or change', () => {
+  const u = (roles: string[]) => ({ kind: 'user' as const, name: 'u', backendRoles: ['hr'], roles });
+  const reads = ['list', 'describe'];
+  for (const action of Object.keys(MODEL_ACTIONS) as (keyof typeof MODEL_ACTIONS)[]) {
+    for (const p of [keyHolder('management-key'), NO_PRINCIPAL, u(['ml_full_access']), u(['all_access'])]) {
+      assert.doesNotThrow(() => requireModelPermission(p, action), `${action} ${JSON.stringify(p)}`);
+    }
+    const readonly = () => requireModelPermission(u(['ml_readonly_access']), action);
+    if (reads.includes(action)) assert.doesNotThrow(readonly, action);
+    else assert.throws(readonly, AccessDeniedError, action);
+    assert.throws(
+      () => requireModelPermission(u(['own_index']), action),
+      (e: unknown) =>
+        e instanceof AccessDeniedError &&
+        e.status === 403 &&
+        e.message === `no permissions for [${MODEL_ACTIONS[action].name}] and User [name=u, backend_roles=[hr], requestedTenant=null]`,
+      action,
+    );
+  }
+  assert.equal(MODEL_ACTIONS.predict.level, 'write', 'ml_readonly_access has no predict permission in OpenSearch');
 });

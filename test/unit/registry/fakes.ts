@@ -156,7 +156,7 @@ export class FakeGroups implements GroupsPort {
 }
 
 export const ADMIN: Principal = { kind: 'admin', via: 'management-key', name: 'admin', backendRoles: [], roles: ['all_access'] };
-export const BOB: Principal = { kind: 'user', name: 'bob', backendRoles: ['hr'], roles: [] };
+export const BOB: Principal = { kind: 'user', name: 'bob', backendRoles: ['hr'], roles: ['ml_full_access'] };
 
 type TestContext = { after(fn: () => unknown): void };
 
