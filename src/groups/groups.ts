@@ -481,6 +481,19 @@ export class Groups {
     };
   }
 
+  /**
+   * Snapshot restore (the server restarting, not a registration): the model version goes back into
+   * the group it was recorded in. `latest_version` stays as it is (§10.2 hands out a number per
+   * registration; a restart must not bump it). A group that no longer exists is a 404: the version
+   * is not restored rather than restored without access control.
+   */
+  async restoreModelVersion(groupId: string): Promise<ModelVersionReservation> {
+    const group = await this.#store.getGroup(groupId);
+    if (!group) throw notFoundById(groupId);
+    this.#log.info({ groupId, latestVersion: group.doc.latest_version }, 'model version restored into its group');
+    return { groupId, groupVersion: group.doc.latest_version, createdGroup: false, commit: async () => {}, release: async () => {} };
+  }
+
   /** §10.1 "Not found → auto-created" with the register rules of §4 (name = model name). */
   async #autoCreate(tx: MetadataStore, user: AclUser, enabled: boolean, req: ReserveRequest): Promise<GroupRecord> {
     const decision = decideRegisterAccess(user, enabled, {

@@ -43,6 +43,11 @@ export type ReserveModelVersionRequest = {
 /** groups/groups.ts `Groups`, as far as the registry uses it. */
 export interface GroupsPort {
   reserveModelVersion(principal: Principal, request: ReserveModelVersionRequest): GroupReservation | Promise<GroupReservation>;
+  /**
+   * Snapshot restore: the version goes back into the group it was recorded in, which must still
+   * exist; `latest_version` is not touched (the number was handed out when it was registered).
+   */
+  restoreModelVersion(groupId: string): GroupReservation | Promise<GroupReservation>;
   canAccessModel(principal: Principal, groupId: string): boolean | Promise<boolean>;
   modelVersionRemoved(groupId: string, remainingVersionsInGroup: number): void | Promise<void>;
   /** Lets groups ask how many registered model versions reference a group (delete rule, §8). */

@@ -119,6 +119,8 @@ type InternalRegister = RegisterParams & {
   startup: boolean;
   /** Snapshot restore: recorded settings, winning over every other source. */
   fixed?: FixedSettings;
+  /** Snapshot restore: the model group the version was recorded in (re-attached, not re-counted). */
+  restoreGroupId?: string;
 };
 
 const MAX_LIST_LIMIT = 100;
@@ -394,7 +396,13 @@ export class Registry implements ModelLookup {
     const log = this.log.child({ model: name, version });
     const existing = this.models.get(name);
     let reservation: GroupReservation | undefined;
-    if (this.groups) {
+    if (this.groups && req.restoreGroupId !== undefined) {
+      const other = existing ? firstVersion(existing).entry.groupId : undefined;
+      if (other !== undefined && other !== req.restoreGroupId) {
+        throw new InvalidModelError(`Model ${name} version ${version} is recorded in model group ${req.restoreGroupId}, its other versions in ${other}.`);
+      }
+      reservation = await this.groups.restoreModelVersion(req.restoreGroupId);
+    } else if (this.groups) {
       reservation = await this.groups.reserveModelVersion(principal, {
         modelName: name,
         ...(req.modelGroupId !== undefined ? { modelGroupId: req.modelGroupId } : {}),
@@ -676,7 +684,9 @@ export class Registry implements ModelLookup {
               synchronous: false,
               startup: true,
               ...optional('runtime', runtime),
-              ...optional('modelGroupId', typeof rec.modelGroupId === 'string' ? rec.modelGroupId : undefined),
+              // Re-attached to its recorded group without a new latest_version (model-groups.md §10.2:
+              // numbers are handed out by registrations, and a restart is not one).
+              ...optional('restoreGroupId', typeof rec.modelGroupId === 'string' ? rec.modelGroupId : undefined),
               fixed: {
                 ...optional('batchSize', positiveInt(rec.batchSize)),
                 ...optional('maxBatchDelayMs', nonNegativeInt(rec.maxBatchDelay)),

@@ -464,3 +464,26 @@ test('newGroupId: 20 URL-safe characters starting with a letter or digit', () =>
   }
   assert.equal(seen.size, 500);
 });
+
+test('restoreModelVersion: re-attaches a restored version without touching latest_version; a missing group is 404', async (t) => {
+  const { groups, store } = await setup(t, { enabled: true });
+  const r1 = await groups.reserveModelVersion(alice, { modelName: 'm', accessMode: 'private' });
+  await r1.commit();
+  const r2 = await groups.reserveModelVersion(alice, { modelName: 'm', existingGroupId: r1.groupId });
+  await r2.commit();
+  const before = (await store.getGroup(r1.groupId))!;
+  assert.equal(before.doc.latest_version, 2);
+
+  for (let restart = 0; restart < 3; restart++) {
+    const restored = await groups.restoreModelVersion(r1.groupId);
+    assert.deepEqual([restored.groupId, restored.groupVersion, restored.createdGroup], [r1.groupId, 2, false]);
+    await restored.commit();
+    await restored.release();
+  }
+  const after = (await store.getGroup(r1.groupId))!;
+  assert.deepEqual(after.doc, before.doc, 'latest_version and last_updated_time unchanged');
+  assert.equal(after.seqNo, before.seqNo, 'no write at all');
+  assert.equal(await groups.canAccessModel(bob, r1.groupId), false, 'the group keeps its access rules');
+
+  await rejectsWith(groups.restoreModelVersion('gone'), 404, 'status_exception', 'Failed to find model group with the provided model group id: gone');
+});

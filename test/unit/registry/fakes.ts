@@ -142,6 +142,16 @@ export class FakeGroups implements GroupsPort {
     };
   }
 
+  /** Groups restored into (snapshot restore); ids in `missing` do not exist. */
+  readonly restored: string[] = [];
+  readonly missing = new Set<string>();
+
+  async restoreModelVersion(groupId: string): Promise<GroupReservation> {
+    if (this.missing.has(groupId)) throw new Error(`no group ${groupId}`);
+    this.restored.push(groupId);
+    return { groupId, groupVersion: 0, createdGroup: false, commit: () => {}, release: () => {} };
+  }
+
   async canAccessModel(principal: Principal, groupId: string): Promise<boolean> {
     return principal.kind !== 'user' || !this.denied.has(groupId);
   }
