@@ -11,6 +11,8 @@
  *
  * The ONNX graph: input float32 [N,4] → Gemm → Relu → Gemm → Softmax → probabilities float32 [N,3]
  * (IR version 8, opset 17). The script checks the written model with ONNX Runtime before archiving.
+ * The archive's handler is scripts/iris_handler.mjs: the tensor handler with a postprocess step that
+ * answers class names and probabilities.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -285,17 +287,26 @@ function findRepoRoot(): string {
   }
 }
 
-async function main(): Promise<void> {
-  // Zip entry times are stored in local time: pin the zone so the archive bytes never vary.
-  process.env.TZ = 'UTC';
+/** The example's custom handler (only postprocess: class names), shipped in the archive. */
+export const HANDLER_FILE = 'iris_handler.mjs';
+
+export type ExampleBuild = { trained: TrainedModel; reference: number[]; predicted: string; path: string };
+
+/**
+ * Trains, checks, and writes `<exportPath>/iris.mar`. The bytes depend only on this script, the
+ * handler file and the package version: timestamps are fixed, entries sorted, and the time zone
+ * pinned while writing (zip entry times are local time, the extended timestamp is UTC).
+ */
+export async function buildExampleArchive(exportPath: string): Promise<ExampleBuild> {
   const trained = trainIrisModel();
   const reference = await verifyWithOnnxRuntime(trained);
-  const predicted = IRIS_LABELS[argmax(reference)];
+  const predicted = IRIS_LABELS[argmax(reference)]!;
   if (predicted !== 'setosa') throw new Error(`reference sample predicted as ${predicted}, expected setosa`);
   if (trained.testAccuracy < 0.9) throw new Error(`test accuracy too low: ${trained.testAccuracy}`);
 
-  const repo = findRepoRoot();
   const staging = await mkdtemp(path.join(os.tmpdir(), 'tsserve-iris-'));
+  const zone = process.env.TZ;
+  process.env.TZ = 'UTC';
   try {
     const onnxFile = path.join(staging, 'iris.onnx');
     const indexFile = path.join(staging, 'index_to_name.json');
@@ -308,24 +319,32 @@ async function main(): Promise<void> {
       modelName: 'iris',
       version: '1.0',
       serializedFile: onnxFile,
+      handler: path.join(findRepoRoot(), 'scripts', HANDLER_FILE),
       extraFiles: [indexFile],
       configFile,
-      exportPath: path.join(repo, 'model_store'),
+      exportPath,
       force: true,
       createdOn: fixed,
       mtime: fixed,
     });
-    const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
-    process.stdout.write(
-      `train accuracy ${pct(trained.trainAccuracy)} (${trained.trainCount} samples), ` +
-        `test accuracy ${pct(trained.testAccuracy)} (${trained.testCount} samples)\n` +
-        `[${REFERENCE_INPUT.join(', ')}] -> ${predicted} ` +
-        `(probabilities ${reference.map((p) => p.toFixed(4)).join(', ')})\n` +
-        `wrote ${result.path}\n`,
-    );
+    return { trained, reference, predicted, path: result.path };
   } finally {
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+async function main(): Promise<void> {
+  const { trained, reference, predicted, path: written } = await buildExampleArchive(path.join(findRepoRoot(), 'model_store'));
+  const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
+  process.stdout.write(
+    `train accuracy ${pct(trained.trainAccuracy)} (${trained.trainCount} samples), ` +
+      `test accuracy ${pct(trained.testAccuracy)} (${trained.testCount} samples)\n` +
+      `[${REFERENCE_INPUT.join(', ')}] -> ${predicted} ` +
+      `(probabilities ${reference.map((p) => p.toFixed(4)).join(', ')})\n` +
+      `wrote ${written}\n`,
+  );
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

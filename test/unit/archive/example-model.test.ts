@@ -10,7 +10,7 @@ import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { silentLogger } from '../../../src/logger.js';
 import { openModel } from '../../../src/archive/open-model.js';
-import { INDEX_TO_NAME, REFERENCE_INPUT, trainIrisModel } from '../../../scripts/train-example.js';
+import { buildExampleArchive, HANDLER_FILE, INDEX_TO_NAME, REFERENCE_INPUT, trainIrisModel } from '../../../scripts/train-example.js';
 import { REPO_ROOT } from '../../helpers/repo.js';
 
 const STORE = path.join(REPO_ROOT, 'model_store');
@@ -28,11 +28,16 @@ async function openIris(t: import('node:test').TestContext) {
   return model;
 }
 
-test('model_store/iris.mar opens with its labels and model config', async (t) => {
+test('model_store/iris.mar opens with its labels, model config and handler', async (t) => {
   const model = await openIris(t);
   assert.equal(model.manifest.model.modelName, 'iris');
   assert.equal(model.manifest.model.modelVersion, '1.0');
-  assert.deepEqual(model.handler, { kind: 'builtin', name: 'tensor' });
+  assert.equal(model.handler.kind, 'js');
+  assert.equal(model.handler.kind === 'js' && path.basename(model.handler.file), HANDLER_FILE);
+  assert.equal(
+    await readFile(path.join(model.dir, HANDLER_FILE), 'utf8'),
+    await readFile(path.join(REPO_ROOT, 'scripts', HANDLER_FILE), 'utf8'),
+  );
   assert.deepEqual(model.modelYamlConfig, { minWorkers: 1, maxWorkers: 1, batchSize: 8, maxBatchDelay: 5 });
   const labels = JSON.parse(await readFile(path.join(model.dir, 'index_to_name.json'), 'utf8')) as unknown;
   assert.deepEqual(labels, { 0: 'setosa', 1: 'versicolor', 2: 'virginica' });
@@ -58,6 +63,17 @@ test('the archived model is exactly what scripts/train-example.ts trains (reprod
   const trained = trainIrisModel();
   assert.ok(trained.testAccuracy >= 0.9, `test accuracy ${trained.testAccuracy}`);
   assert.ok(Buffer.from(trained.onnxBytes).equals(await readFile(model.serializedFile)), 'retrained bytes differ: rebuild with node dist/scripts/train-example.js');
+});
+
+test('scripts/train-example.ts rebuilds model_store/iris.mar byte for byte', async (t) => {
+  const out = await mkdtemp(path.join(os.tmpdir(), 'tsserve-iris-build-'));
+  t.after(() => rm(out, { recursive: true, force: true }));
+  const built = await buildExampleArchive(out);
+  assert.equal(built.path, path.join(out, 'iris.mar'));
+  assert.equal(built.predicted, 'setosa');
+  const rebuilt = await readFile(built.path);
+  const shipped = await readFile(path.join(STORE, 'iris.mar'));
+  assert.ok(rebuilt.equals(shipped), 'model_store/iris.mar is stale: rebuild with node dist/scripts/train-example.js');
 });
 
 test('ONNX Runtime classifies the documented samples correctly', async (t) => {
