@@ -303,8 +303,13 @@ export function locateConfigFile(input: { cli: CliOptions; env: Env; cwd: string
       const p = path.join(dir, name);
       try {
         const file = readPropertiesFile(p, 'snapshot');
+        // Every snapshot TorchServe or tsserve writes carries model_snapshot (even with no models),
+        // so a file without it is cut off (empty, truncated): taking it as the configuration would
+        // silently start on default addresses with no models.
         const snap = toPropertyMap(file.entries).get('model_snapshot');
-        if (snap) JSON.parse(snap.value);
+        if (!snap) throw new Error('no model_snapshot property');
+        const v: unknown = JSON.parse(snap.value);
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('model_snapshot is not a JSON object');
         return file;
       } catch (err) {
         const why = err instanceof ConfigError ? err.problems.join('; ') : (err as Error).message;

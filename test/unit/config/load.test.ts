@@ -270,6 +270,9 @@ test('makeConfig builds a Config from properties', () => {
 
 // ---- loadConfig: file location and launcher checks (spec §1.2, §2.1) ----
 
+/** The model_snapshot line every real snapshot carries (spec §11), here with no models. */
+const EMPTY_SNAPSHOT = 'model_snapshot={"name":"x.cfg","modelCount":0,"created":0,"models":{}}\n';
+
 function write(file: string, text: string): string {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, text);
@@ -281,8 +284,8 @@ test('file location: TS_CONFIG_FILE > --ts-config > newest snapshot > ./config.p
   fs.mkdirSync(path.join(dir, 'store'));
   const envFile = write(path.join(dir, 'env.properties'), 'job_queue_size=1\nmodel_store=store\n');
   const cliFile = write(path.join(dir, 'cli.properties'), 'job_queue_size=2\nmodel_store=store\n');
-  write(path.join(dir, 'logs/config/20240101000000000-startup.cfg'), 'job_queue_size=3\nmodel_store=store\n');
-  write(path.join(dir, 'logs/config/20240102000000000-snapshot.cfg'), 'job_queue_size=4\nmodel_store=store\n');
+  write(path.join(dir, 'logs/config/20240101000000000-startup.cfg'), `job_queue_size=3\nmodel_store=store\n${EMPTY_SNAPSHOT}`);
+  write(path.join(dir, 'logs/config/20240102000000000-snapshot.cfg'), `job_queue_size=4\nmodel_store=store\n${EMPTY_SNAPSHOT}`);
   write(path.join(dir, 'logs/config/not-a-snapshot.cfg'), 'job_queue_size=99\n');
   write(path.join(dir, 'config.properties'), 'job_queue_size=5\nmodel_store=store\n');
   const q = (cli: CliOptions, env: Env) => loadConfig({ cli, env, cwd: dir }).config;
@@ -303,14 +306,14 @@ test('file location: TS_CONFIG_FILE > --ts-config > newest snapshot > ./config.p
 test('snapshots are looked up under LOG_LOCATION', (t) => {
   const dir = tmpdir(t);
   fs.mkdirSync(path.join(dir, 'store'));
-  write(path.join(dir, 'elsewhere/config/20240101000000000-shutdown.cfg'), `job_queue_size=8\nmodel_store=${path.join(dir, 'store')}\n`);
+  write(path.join(dir, 'elsewhere/config/20240101000000000-shutdown.cfg'), `job_queue_size=8\nmodel_store=${path.join(dir, 'store')}\n${EMPTY_SNAPSHOT}`);
   assert.equal(loadConfig({ cli: {}, env: { LOG_LOCATION: path.join(dir, 'elsewhere') }, cwd: dir }).config.jobQueueSize, 8);
 });
 
 test('an unparsable newest snapshot falls back to the previous one with a warning', (t) => {
   const dir = tmpdir(t);
   fs.mkdirSync(path.join(dir, 'store'));
-  write(path.join(dir, 'logs/config/20240101000000000-startup.cfg'), 'job_queue_size=3\nmodel_store=store\n');
+  write(path.join(dir, 'logs/config/20240101000000000-startup.cfg'), `job_queue_size=3\nmodel_store=store\n${EMPTY_SNAPSHOT}`);
   write(path.join(dir, 'logs/config/20240102000000000-snapshot.cfg'), 'job_queue_size=4\nmodel_snapshot={broken\n');
   write(path.join(dir, 'logs/config/20240103000000000-snapshot.cfg'), 'bad=\\uZZZZ\n');
   const { config, warnings } = loadConfig({ cli: {}, env: {}, cwd: dir });
@@ -318,6 +321,26 @@ test('an unparsable newest snapshot falls back to the previous one with a warnin
   assert.equal(warnings.length, 2);
   assert.match(warnings[0], /20240103000000000-snapshot\.cfg is unreadable/);
   assert.match(warnings[1], /20240102000000000-snapshot\.cfg is unreadable/);
+});
+
+test('a newest snapshot without model_snapshot (empty, cut off) or with a non-object one falls back too', (t) => {
+  const dir = tmpdir(t);
+  fs.mkdirSync(path.join(dir, 'store'));
+  write(path.join(dir, 'logs/config/20240101000000000-startup.cfg'), `job_queue_size=3\nmodel_store=store\n${EMPTY_SNAPSHOT}`);
+  write(path.join(dir, 'logs/config/20240102000000000-snapshot.cfg'), 'job_queue_size=4\nmodel_snapshot=[1]\n');
+  write(path.join(dir, 'logs/config/20240103000000000-snapshot.cfg'), 'job_queue_size=5\nmodel_store=store\n');
+  write(path.join(dir, 'logs/config/20240104000000000-shutdown.cfg'), '');
+  const { config, warnings } = loadConfig({ cli: {}, env: {}, cwd: dir });
+  assert.equal(config.jobQueueSize, 3);
+  assert.equal(config.configFile, path.join(dir, 'logs/config/20240101000000000-startup.cfg'));
+  assert.deepEqual(
+    warnings.map((w) => w.replace(/^snapshot .*\/(\d{17}-\w+\.cfg) /, '$1 ')),
+    [
+      '20240104000000000-shutdown.cfg is unreadable (no model_snapshot property); trying the previous one',
+      '20240103000000000-snapshot.cfg is unreadable (no model_snapshot property); trying the previous one',
+      '20240102000000000-snapshot.cfg is unreadable (model_snapshot is not a JSON object); trying the previous one',
+    ],
+  );
 });
 
 test('launcher checks and their messages (spec §1.2)', (t) => {
