@@ -150,7 +150,9 @@ export async function startBackground(t: After, ws: Workspace, args: readonly st
   }
   let stopped: Promise<CliRun> | undefined;
   const stop = () => (stopped ??= runTsserve(ws, ['--stop'], { timeoutMs: 70_000 }));
-  t.after(stop);
+  // t.after hooks run in registration order, so makeWorkspace's hook (pid-file kill, then rm -rf)
+  // may already have run: `tsserve --stop` cannot spawn in a removed cwd, and has nothing to stop.
+  t.after(() => (fs.existsSync(ws.dir) ? stop() : undefined));
   return { addresses: requireAddresses(parseBindLines(run.stdout), run.stdout), stdout: run.stdout, stderr: run.stderr, stop };
 }
 
