@@ -169,6 +169,9 @@ export class WorkerPool {
   private start(slot: WorkerSlot): void {
     const spec = this.opts.spec();
     slot.state = 'STARTING';
+    // Describe's startTime is when the current thread started, so a restart is visible there
+    // (TorchServe's restarted worker shows a new pid; threads share the server's).
+    slot.startTime = new Date();
     slot.timer = undefined;
     const thread: WorkerThread = new WorkerThread(
       { mode: 'serve', workerId: slot.id, spec, io: this.opts.io },
