@@ -5,7 +5,7 @@
  * errors untouched.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -87,4 +87,10 @@ test('a malformed request still answers the tensor handler error', async (t) => 
     assert.equal(err.message, 'Input "input" expects float32 [N,4]: got 2 values per sample, expected 4');
     return true;
   });
+});
+
+test('docs/handlers.md shows the handler verbatim', async () => {
+  const source = await readFile(path.join(REPO_ROOT, 'scripts', 'iris_handler.mjs'), 'utf8');
+  const doc = await readFile(path.join(REPO_ROOT, 'docs', 'handlers.md'), 'utf8');
+  assert.ok(doc.includes('```js\n' + source + '```\n'), 'update the worked example in docs/handlers.md');
 });
