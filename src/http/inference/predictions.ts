@@ -12,7 +12,8 @@ import { ERROR_SCHEMA, type OpenApiOperationDoc } from '../openapi.js';
 import { MissingParameterError, ResourceNotFoundError } from '../../errors.js';
 import type { InferenceRequest } from '../../workers/types.js';
 import { requireModelPermission } from '../../groups/users.js';
-import { dropContentType, inferenceAction, principalOf, resolveModel, runInference, type InferenceContext } from './context.js';
+import type { ModelEntry } from '../../registry/types.js';
+import { canAccess, dropContentType, inferenceAction, principalOf, resolveModel, runInference, type InferenceContext } from './context.js';
 import { handlerHeaders, queryParams, readParams } from './request-params.js';
 
 /** TorchServe runs inference on any method; OPTIONS answers the model's OpenAPI instead. */
@@ -155,7 +156,8 @@ async function invocations(
   let name = pathName ?? paramText(query, 'model_name');
   if (name === undefined || name === '') {
     const startup = startupModels(ctx);
-    if (startup.length === 1) name = startup[0];
+    // A model the caller may not see is not chosen for them: its name would leak in the 404.
+    if (startup.length === 1 && (await canAccess(ctx.deps, request, startup[0]!))) name = startup[0]!.name;
   }
   const params = await readParams(request, ctx.deps.config.maxRequestSizeBytes, query);
   if (name === undefined || name === '') name = paramText(params, 'model_name');
@@ -171,12 +173,13 @@ function paramText(params: { name: string; value: Uint8Array }[], name: string):
   return p === undefined ? undefined : Buffer.from(p.value.buffer, p.value.byteOffset, p.value.byteLength).toString('utf8');
 }
 
-function startupModels(ctx: InferenceContext): string[] {
+/** Default versions of the models loaded at startup. */
+function startupModels(ctx: InferenceContext): ModelEntry[] {
   const { registry } = ctx.deps;
-  const out: string[] = [];
+  const out: ModelEntry[] = [];
   for (const name of registry.names()) {
     try {
-      if (registry.versions(name).some((e) => e.loadedAtStartup)) out.push(name);
+      if (registry.versions(name).some((e) => e.loadedAtStartup)) out.push(registry.get(name));
     } catch {
       // unregistered meanwhile
     }
