@@ -100,7 +100,8 @@ export async function loadHandler(spec: { handler: string; modelDir: string }): 
     return (x, c) => asPromise(fn(x, c));
   };
   const resolved: ResolvedHandler = {
-    name,
+    // Shown to clients in error messages: never the server's extraction path.
+    name: builtin !== undefined ? name : displayName(spec.modelDir, name),
     builtin: builtin !== undefined,
     rawBodies: custom.preprocess === undefined && custom.handle === undefined,
     base,
@@ -117,4 +118,9 @@ export async function loadHandler(spec: { handler: string; modelDir: string }): 
   const handle = custom.handle;
   if (handle !== undefined) resolved.handle = (r: RequestRecord[], c) => asPromise(handle(r, c));
   return resolved;
+}
+
+/** A custom handler as the archive names it (`handler.mjs[:fn]`), relative to the model directory. */
+function displayName(modelDir: string, handler: string): string {
+  return path.isAbsolute(handler) ? path.relative(modelDir, handler) : handler;
 }
