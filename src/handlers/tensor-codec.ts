@@ -67,6 +67,12 @@ function converter(dtype: TensorDtype): { convert: Convert; wants: string } {
 }
 
 /**
+ * Deepest array nesting accepted in a JSON tensor: far beyond the rank of any real tensor, and
+ * shallow enough that walking it cannot overflow the stack (a client's `[[[[...]]]]` is a 400).
+ */
+export const MAX_JSON_TENSOR_DEPTH = 64;
+
+/**
  * Flattens a (possibly nested) JSON array into tensor data of `dtype`. `dims` is the nesting found.
  * Throws a string saying what is wrong (the caller prefixes the input description).
  */
@@ -75,6 +81,7 @@ export function flattenJson(value: unknown, dtype: TensorDtype): Feed {
   const dims: number[] = [];
   let x = value;
   while (Array.isArray(x)) {
+    if (dims.length === MAX_JSON_TENSOR_DEPTH) throw `arrays are nested more than ${MAX_JSON_TENSOR_DEPTH} levels deep`;
     dims.push(x.length);
     if (x.length === 0) break;
     x = x[0];
