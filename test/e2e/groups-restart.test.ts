@@ -6,10 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { makeWorkspace, startBackground, type Workspace } from '../helpers/tsserve.js';
 import {
   ACCESS_SETTING,
+  PASSWORDS,
   assertStatus,
+  basic,
   clients,
   createUsers,
   predictAdd,
@@ -152,6 +155,17 @@ test('restart keeps users, groups, persistent settings and access; kill -9 right
   assert.deepEqual(await searchIds(alice(), { match_all: {} }), sorted([priv, crash]));
   assert.deepEqual(await predictWhenReady(c, '/predictions/secret/1.0'), [2, 3, 4, 5]);
   assertStatus(await c.as('alice', 'wrong-password')('GET', '/models'), 401);
+
+  // Passwords and Basic credentials never reach the logs.
+  const logDir = path.join(ws.dir, 'logs');
+  for (const file of fs.readdirSync(logDir, { recursive: true }) as string[]) {
+    const full = path.join(logDir, file);
+    if (!fs.statSync(full).isFile()) continue;
+    const text = fs.readFileSync(full, 'utf8');
+    for (const secret of [...Object.values(PASSWORDS), basic('alice').slice('Basic '.length), 'scrypt$']) {
+      assert.ok(!text.includes(secret), `${file} contains a secret`);
+    }
+  }
 
   // The next registration continues the numbering.
   assertStatus(await alice()('POST', `/models?url=add.mar&model_name=crashy2&model_group_id=${priv}&initial_workers=0`), 200);
