@@ -236,3 +236,18 @@ test('OIP switch off: /v2, health, metadata and versioned routes are 404; infer 
   assert.equal(res.statusCode, 200);
   assert.equal(rt(h, 'm').submitted[0]!.protocol, 'oip-v2');
 });
+
+test('v1 and v2 bodies stay whole JSON when curl -d labels them form-urlencoded', async (t) => {
+  const h = await buildHarness({}, (r) => r.add('m', '1.0'));
+  t.after(() => h.app.close());
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+  const v1 = '{"instances": [[6.7, 3.0, 5.2, 2.3]]}';
+  let res = await h.app.inject({ method: 'POST', url: '/v1/models/m:predict', headers: form, payload: v1 });
+  assert.equal(res.statusCode, 200);
+  const v2 = '{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}';
+  res = await h.app.inject({ method: 'POST', url: '/v2/models/m/infer', headers: form, payload: v2 });
+  assert.equal(res.statusCode, 200);
+  const [a, b] = rt(h, 'm').submitted;
+  assert.deepEqual(a!.params.map((p) => [p.name, text(p.value)]), [['body', v1]]);
+  assert.deepEqual(b!.params.map((p) => [p.name, text(p.value)]), [['body', v2]]);
+});

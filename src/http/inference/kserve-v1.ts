@@ -66,7 +66,7 @@ async function v1Model(ctx: InferenceContext, request: FastifyRequest<{ Params: 
     protocol: 'kserve-v1',
     explain,
     headers: handlerHeaders(request, { explain: explain ? 'True' : 'False' }),
-    params: await readParams(request, ctx.deps.config.maxRequestSizeBytes),
+    params: await readParams(request, ctx.deps.config.maxRequestSizeBytes, [], { forms: false }),
   };
   return runInference(ctx, reply, entry, 'default', req);
 }

@@ -105,7 +105,7 @@ async function inferHandler(
       protocol: 'oip-v2',
       explain,
       headers: handlerHeaders(request, { explain: explain ? 'True' : 'False' }),
-      params: await readParams(request, ctx.deps.config.maxRequestSizeBytes),
+      params: await readParams(request, ctx.deps.config.maxRequestSizeBytes, [], { forms: false }),
     };
     return await runInference(ctx, reply, entry, version ?? 'default', req);
   } catch (err) {

@@ -59,8 +59,15 @@ export function queryParams(url: string): RequestParam[] {
  * application/x-www-form-urlencoded (file parts keep their content type and file name, plain fields
  * have none, repeated names are all kept in order); otherwise one `body` parameter with the
  * request's MIME type and the raw bytes. `leading` (query parameters) come first.
+ * `forms: false` (KServe v1 and OIP routes, whose bodies are JSON whatever the client labels them —
+ * `curl -d` sends application/x-www-form-urlencoded) keeps a urlencoded body whole as `body`.
  */
-export async function readParams(request: FastifyRequest, maxRequestSizeBytes: number, leading: RequestParam[] = []): Promise<RequestParam[]> {
+export async function readParams(
+  request: FastifyRequest,
+  maxRequestSizeBytes: number,
+  leading: RequestParam[] = [],
+  opts: { forms?: boolean } = {},
+): Promise<RequestParam[]> {
   const params = leading;
   // isMultipart exists only when the server registered @fastify/multipart.
   if (typeof request.isMultipart === 'function' && request.isMultipart()) {
@@ -69,7 +76,7 @@ export async function readParams(request: FastifyRequest, maxRequestSizeBytes: n
   }
   const contentType = mimeTypeOf(request.headers['content-type']);
   const body = bodyBytes(request.body);
-  if (contentType === 'application/x-www-form-urlencoded') {
+  if (contentType === 'application/x-www-form-urlencoded' && opts.forms !== false) {
     const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
     for (const [name, value] of new URLSearchParams(text)) params.push({ name, value: Buffer.from(value, 'utf8') });
     return params;
