@@ -22,6 +22,11 @@ export const ARCHIVE_FORMATS = ['default', 'zip-store', 'tgz', 'no-archive'] as 
 export type ArchiveFormat = (typeof ARCHIVE_FORMATS)[number];
 
 export type WriteArchiveOptions = {
+  /**
+   * Loads the serialized file with ONNX Runtime and throws with its message when it cannot
+   * (the CLI passes one; the archive module itself never loads ONNX Runtime).
+   */
+  checkLoadable?: (file: string) => Promise<void>;
   modelName: string;
   version: string;
   /** The ONNX model file. */
@@ -163,6 +168,13 @@ export async function writeArchive(opts: WriteArchiveOptions): Promise<WriteArch
   await requireFile(opts.serializedFile);
   const serialized = path.basename(opts.serializedFile);
   const model = decodeOnnxModel(await readFile(opts.serializedFile), serialized);
+  if (opts.checkLoadable) {
+    try {
+      await opts.checkLoadable(opts.serializedFile);
+    } catch (err) {
+      throw new ArchiverInputError(`${serialized} is not loadable by ONNX Runtime: ${(err as Error).message}`);
+    }
+  }
   addToPlan(plan, serialized, opts.serializedFile);
 
   let handlerName: string | undefined;

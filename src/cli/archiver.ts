@@ -80,6 +80,7 @@ export async function runArchiver(argv: string[], io: ArchiverIo): Promise<numbe
   const exportPath = path.resolve(io.cwd, flags.exportPath ?? '.');
   try {
     const result = await writeArchive({
+      checkLoadable: loadWithOnnxRuntime,
       modelName: flags.modelName,
       version: flags.version,
       serializedFile: path.resolve(io.cwd, flags.serializedFile),
@@ -103,6 +104,13 @@ export async function runArchiver(argv: string[], io: ArchiverIo): Promise<numbe
     io.stderr.write(`tsserve-archiver: ${(err as Error).message ?? String(err)}\n`);
     return 1;
   }
+}
+
+/** The archiver is a command-line program: loading the model in-process here blocks nobody. */
+async function loadWithOnnxRuntime(file: string): Promise<void> {
+  const ort = await import('onnxruntime-node');
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  await session.release();
 }
 
 /** A handler that looks like a file is resolved against cwd; a built-in name stays as it is. */

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildMar, buildTarGz, buildZip, manifestJson, sharedModelBytes, validEntries } from '../fixtures/archive-builder.js';
+import { buildMar, buildTarGz, buildZip, manifestJson, sharedModelBytes, validEntries, withUnknownOp } from '../fixtures/archive-builder.js';
 import { httpRequest, makeWorkspace, startBackground } from '../helpers/tsserve.js';
 
 /** Every path under `dir` (relative), for before/after comparisons. */
@@ -52,7 +52,7 @@ test('hostile archives are refused with 400 at registration and leave nothing be
     'not-onnx.mar': await buildZip([{ name: 'MAR-INF/MANIFEST.json', data: manifestJson() }, { name: 'add.onnx', data: 'not an onnx model' }]),
     'missing-onnx.mar': await buildZip([{ name: 'MAR-INF/MANIFEST.json', data: manifestJson() }]),
     // Decodes as ONNX, but ONNX Runtime cannot load it (the Add node renamed to an unknown op).
-    'no-such-op.mar': await buildZip([{ name: 'MAR-INF/MANIFEST.json', data: manifestJson() }, { name: 'add.onnx', data: renameOp(addOnnx) }]),
+    'no-such-op.mar': await buildZip([{ name: 'MAR-INF/MANIFEST.json', data: manifestJson() }, { name: 'add.onnx', data: withUnknownOp(addOnnx) }]),
   };
   for (const [name, bytes] of Object.entries(hostile)) fs.writeFileSync(path.join(ws.modelStore, name), bytes);
   // A no-archive model directory holding a link that leads out of it.
@@ -119,11 +119,3 @@ function escapeRegExp(s: string): string {
 }
 
 /** add.onnx with its one node's op_type "Add" replaced by "Xyz" (same length, so the protobuf stays valid). */
-function renameOp(onnx: Buffer): Buffer {
-  const from = Buffer.from('"\x03Add', 'latin1');
-  const at = onnx.indexOf(from);
-  assert.ok(at >= 0, 'op_type field found');
-  const out = Buffer.from(onnx);
-  out.write('Xyz', at + 2, 'latin1');
-  return out;
-}

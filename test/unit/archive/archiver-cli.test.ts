@@ -11,6 +11,7 @@ import { runArchiver } from '../../../src/cli/archiver.js';
 import { openModel } from '../../../src/archive/open-model.js';
 import { formatCreatedOn } from '../../../src/archive/write-archive.js';
 import { REPO_ROOT, sharedModel } from '../../helpers/repo.js';
+import { withUnknownOp } from '../../fixtures/archive-builder.js';
 
 type Run = { code: number; stdout: string; stderr: string };
 
@@ -172,6 +173,7 @@ test('an existing archive is not overwritten without --force (TorchServe\'s mess
 test('bad input: clear message, exit 2, nothing written', async (t) => {
   const env = await setup(t);
   await writeFile(path.join(env.root, 'not-onnx.onnx'), 'hello');
+  await writeFile(path.join(env.root, 'no-such-op.onnx'), withUnknownOp(await readFile(sharedModel('add.onnx'))));
   await writeFile(path.join(env.root, 'h.py'), 'def handle(): pass');
   await writeFile(path.join(env.root, 'bad.yaml'), 'a: [1, 2\n');
   await writeFile(path.join(env.root, 'a-file'), 'x');
@@ -184,6 +186,7 @@ test('bad input: clear message, exit 2, nothing written', async (t) => {
     [['--model-name', '-x', '--serialized-file', add, ...base], /./],
     [['--model-name', 'm', '--serialized-file', 'missing.onnx', ...base], /^File does not exist: .*missing\.onnx\n$/],
     [['--model-name', 'm', '--serialized-file', 'not-onnx.onnx', ...base], /^Serialized file "not-onnx\.onnx" is not a valid ONNX model: /],
+    [['--model-name', 'm', '--serialized-file', 'no-such-op.onnx', ...base], /^no-such-op\.onnx is not loadable by ONNX Runtime: .*Xyz/],
     [['--model-name', 'm', '--serialized-file', add, '--handler', 'h.py', ...base], /^Handler "h\.py" is a Python handler; tsserve runs JavaScript handlers/],
     [['--model-name', 'm', '--serialized-file', add, '--handler', 'text_classifier', ...base], /^Handler "text_classifier" is a Python handler/],
     [['--model-name', 'm', '--serialized-file', add, '--handler', 'missing.js', ...base], /^File does not exist: .*missing\.js\n$/],
