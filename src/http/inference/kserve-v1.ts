@@ -32,8 +32,8 @@ export function kserveV1Routes(app: FastifyInstance, ctx: InferenceContext): voi
   });
 }
 
-/** `{"models": [...]}`: the models the caller may see (a hidden model is not listed). */
-async function listModels(ctx: InferenceContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+/** `{"models": [...]}` (KServe v1 and OIP `/v2/models`): the models the caller may see (a hidden model is not listed). */
+export async function listModels(ctx: InferenceContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   let models: string[];
   try {
     models = await accessibleModelNames(ctx.deps, request);

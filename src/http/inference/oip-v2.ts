@@ -13,9 +13,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendJson } from '../common.js';
 import type { OpenApiOperationDoc } from '../openapi.js';
 import type { InferenceRequest, TensorDtype, TensorInfo } from '../../workers/types.js';
-import { accessibleModelNames, canAccess, inferenceAction, resolveModel, runInference, type InferenceContext } from './context.js';
+import { canAccess, inferenceAction, resolveModel, runInference, type InferenceContext } from './context.js';
 import { isModelReady, isServerHealthy } from './health.js';
 import { modelNotReady, OipError, toOipError } from './oip-error.js';
+import { listModels } from './kserve-v1.js';
 import { inferenceRoute, modelOpenApi, predictionsDoc, routeDoc } from './predictions.js';
 import { handlerHeaders, readParams } from './request-params.js';
 
@@ -143,16 +144,6 @@ async function modelReady(ctx: InferenceContext, request: FastifyRequest<{ Param
   }
 }
 
-/** `{"models": [...]}`: the models the caller may see (a hidden model is not listed). */
-async function listModels(ctx: InferenceContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  let models: string[];
-  try {
-    models = await accessibleModelNames(ctx.deps, request);
-  } catch (err) {
-    throw toOipError(err, undefined, request.id);
-  }
-  return sendJson(reply, 200, { models });
-}
 
 /** Name, OIP datatype and shape with -1 for every symbolic or unknown dimension (§4). */
 export function tensorMetadata(t: TensorInfo): { name: string; datatype: string; shape: number[] } {
