@@ -5,6 +5,7 @@
  */
 import type { OpenedModel, OpenModelOptions } from '../archive/types.js';
 import type { Principal } from '../auth/principal.js';
+import type { ReserveRequest } from '../groups/groups.js';
 
 /** archive/open-model.ts `openModel`. */
 export type OpenModelFn = (location: string, options: OpenModelOptions) => Promise<OpenedModel>;
@@ -28,17 +29,8 @@ export type GroupReservation = {
   release(): void | Promise<void>;
 };
 
-export type ReserveModelVersionRequest = {
-  modelName: string;
-  /** `model_group_id` register parameter. */
-  modelGroupId?: string;
-  /** Group of the model's other versions: all versions of one name live in one group. */
-  existingGroupId?: string;
-  accessMode?: string;
-  backendRoles?: string[];
-  addAllBackendRoles?: boolean;
-  description?: string;
-};
+/** What a registration asks of the model group it joins (groups/groups.ts owns the shape). */
+export type ReserveModelVersionRequest = ReserveRequest;
 
 /** groups/groups.ts `Groups`, as far as the registry uses it. */
 export interface GroupsPort {
