@@ -1,20 +1,17 @@
 /**
  * Shared helpers for the engine and handler tests: model paths, specs, requests, a recording
- * metrics sink and logger, and tiny ONNX models built with onnx-proto.
+ * metrics sink and logger; tiny ONNX models come from test/fixtures/onnx-models.ts.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
-import onnxProto from 'onnx-proto';
 import { pino } from 'pino';
 import type { Logger } from '../../../src/logger.js';
 import type { MetricsSink } from '../../../src/metrics/types.js';
 import { createEngine } from '../../../src/workers/engine.js';
 import type { Engine, InferenceRequest, ModelSpec, Protocol } from '../../../src/workers/types.js';
-
-const { onnx } = onnxProto;
 
 function findRepoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -153,100 +150,9 @@ export async function waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'c
   }
 }
 
-// ---- tiny ONNX models ---------------------------------------------------------------------------
+// ---- tiny ONNX models (test/fixtures/onnx-models.ts, shared with the e2e tests) ------------------
 
-const T = onnx.TensorProto.DataType;
-type Dim = number | string;
-
-function valueInfo(name: string, elemType: number, dims: Dim[]) {
-  return {
-    name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
-  };
-}
-
-export type NodeDef = { opType: string; input: string[]; output: string[]; attribute?: unknown[] };
-
-export function writeModel(
-  file: string,
-  graph: {
-    nodes: NodeDef[];
-    inputs: [string, keyof typeof T, Dim[]][];
-    outputs: [string, keyof typeof T, Dim[]][];
-    initializers?: { name: string; dims: number[]; floatData: number[] }[];
-  },
-): string {
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    producerName: 'tsserve-test',
-    graph: {
-      name: 'g',
-      node: graph.nodes as never,
-      input: graph.inputs.map(([n, t, d]) => valueInfo(n, T[t], d)),
-      output: graph.outputs.map(([n, t, d]) => valueInfo(n, T[t], d)),
-      initializer: (graph.initializers ?? []).map((i) => ({ name: i.name, dims: i.dims, dataType: T.FLOAT, floatData: i.floatData })),
-    },
-  });
-  writeFileSync(file, onnx.ModelProto.encode(model).finish());
-  return file;
-}
-
-/** Inputs f FP32 [N,2], i INT64 [N,3], b BOOL [N]; outputs fo = f, io = i, bo = not b. */
-export function writeMultiModel(dir: string): string {
-  return writeModel(path.join(dir, 'multi.onnx'), {
-    nodes: [
-      { opType: 'Identity', input: ['f'], output: ['fo'] },
-      { opType: 'Identity', input: ['i'], output: ['io'] },
-      { opType: 'Not', input: ['b'], output: ['bo'] },
-    ],
-    inputs: [
-      ['f', 'FLOAT', ['N', 2]],
-      ['i', 'INT64', ['N', 3]],
-      ['b', 'BOOL', ['N']],
-    ],
-    outputs: [
-      ['fo', 'FLOAT', ['N', 2]],
-      ['io', 'INT64', ['N', 3]],
-      ['bo', 'BOOL', ['N']],
-    ],
-  });
-}
-
-/** Two FP32 inputs a, b [N,2] → sum [N,2]. */
-export function writeSumModel(dir: string): string {
-  return writeModel(path.join(dir, 'sum.onnx'), {
-    nodes: [{ opType: 'Add', input: ['a', 'b'], output: ['sum'] }],
-    inputs: [
-      ['a', 'FLOAT', ['N', 2]],
-      ['b', 'FLOAT', ['N', 2]],
-    ],
-    outputs: [['sum', 'FLOAT', ['N', 2]]],
-  });
-}
-
-/** No batch dimension: x FP32 [3] → y = x + x. */
-export function writeFixedModel(dir: string): string {
-  return writeModel(path.join(dir, 'fixed.onnx'), {
-    nodes: [{ opType: 'Add', input: ['x', 'x'], output: ['y'] }],
-    inputs: [['x', 'FLOAT', [3]]],
-    outputs: [['y', 'FLOAT', [3]]],
-  });
-}
-
-/** Image model: GlobalAveragePool + Flatten + MatMul(identity 3x3) on [N,3,32,32] → [N,3] logits. */
-export function writeImageModel(dir: string): string {
-  return writeModel(path.join(dir, 'img.onnx'), {
-    nodes: [
-      { opType: 'GlobalAveragePool', input: ['input'], output: ['pooled'] },
-      { opType: 'Flatten', input: ['pooled'], output: ['flat'] },
-      { opType: 'MatMul', input: ['flat', 'w'], output: ['output'] },
-    ],
-    inputs: [['input', 'FLOAT', ['N', 3, 32, 32]]],
-    outputs: [['output', 'FLOAT', ['N', 3]]],
-    initializers: [{ name: 'w', dims: [3, 3], floatData: [1, 0, 0, 0, 1, 0, 0, 0, 1] }],
-  });
-}
+export { writeModel, writeMultiModel, writeSumModel, writeFixedModel, writeImageModel, type NodeDef } from '../../fixtures/onnx-models.js';
 
 /** Writes a custom handler module (ES module source) into `dir`. */
 export function writeHandler(dir: string, file: string, source: string): string {
