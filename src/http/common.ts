@@ -19,6 +19,7 @@ import multipart from '@fastify/multipart';
 import type { Config } from '../config/schema.js';
 import { MethodNotAllowedError, ResourceNotFoundError } from '../errors.js';
 import { redactUrl, type Logger } from '../logger.js';
+import { lazyChildFactory, type LazyChildFactory } from '../logging/lazy-child.js';
 import { installErrorHandler, prettyJson } from './error-handler.js';
 
 export { prettyJson } from './error-handler.js';
@@ -80,10 +81,18 @@ export type ListenerAppOptions = {
  */
 export function createListenerApp(opts: ListenerAppOptions): FastifyInstance {
   const { config } = opts;
+  const lazyChildren = new WeakMap<Logger, LazyChildFactory>();
   const app = Fastify({
     loggerInstance: opts.log.child({ api: opts.name }),
     // The access log replaces Fastify's per-request lines.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
+    // request.log (with reqId) is made when a request first logs, not for every request.
+    childLoggerFactory(logger, bindings, childOpts) {
+      if (Object.keys(childOpts).length > 0) return logger.child(bindings, childOpts);
+      let make = lazyChildren.get(logger as Logger);
+      if (make === undefined) lazyChildren.set(logger as Logger, (make = lazyChildFactory(logger as Logger)));
+      return make(bindings);
+    },
     requestIdHeader: false,
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
     bodyLimit: config.maxRequestSizeBytes,
@@ -111,12 +120,14 @@ export function installCommon(app: FastifyInstance, opts: { config: Config; acce
   if (config.corsAllowedMethods) cors.push(['access-control-allow-methods', config.corsAllowedMethods]);
   if (config.corsAllowedHeaders) cors.push(['access-control-allow-headers', config.corsAllowedHeaders]);
 
-  const remotes = new WeakMap<object, string>();
+  // The client address as the access line shows it, once per connection (keep-alive serves many
+  // requests on one socket). Read while the request is live: a closed socket forgets its peer.
+  const remotes = new WeakMap<Socket, string>();
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     for (const name in NO_CACHE_HEADERS) reply.header(name, NO_CACHE_HEADERS[name]);
     const socket = request.raw.socket as Socket | null;
-    remotes.set(request, formatRemote(socket?.remoteAddress, socket?.remotePort));
+    if (socket !== null && !remotes.has(socket)) remotes.set(socket, formatRemote(socket.remoteAddress, socket.remotePort));
     done();
   });
   if (cors.length > 0) {
@@ -160,9 +171,14 @@ export function installCommon(app: FastifyInstance, opts: { config: Config; acce
 
   // --- access log
   app.addHook('onResponse', (request, reply, done) => {
+    if (!accessLog.isLevelEnabled('info')) {
+      done();
+      return;
+    }
+    const socket = request.raw.socket as Socket | null;
     accessLog.info(
       formatAccessLine({
-        remote: remotes.get(request) ?? formatRemote(request.ip, undefined),
+        remote: (socket !== null ? remotes.get(socket) : undefined) ?? formatRemote(request.ip, undefined),
         method: request.method,
         url: request.url,
         httpVersion: request.raw.httpVersion,

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { destination, multistream, pino, type DestinationStream, type StreamEntry } from 'pino';
 import { prettyFactory } from 'pino-pretty';
 import { REDACT_PATHS, type Logger } from '../logger.js';
-import { formatRecord } from './format.js';
+import { createLogTimeFormatter, formatLine, formatRecord } from './format.js';
 import { DEFAULT_LOG_CONFIG, type LogConfig, type LogName, type LogTarget } from './log-config.js';
 
 export type Loggers = {
@@ -67,29 +67,61 @@ export function createLoggers(opts: CreateLoggersOptions): Loggers {
   const build = (name: LogName, dir: string, redact: boolean): Logger => {
     const t: LogTarget = conf[name];
     const streams: StreamEntry[] = [];
+    // Text-layout writers for the fast path below; null once a stream needs pino's JSON.
+    let direct: ((level: number, time: string, msg: string) => void)[] | null = [];
+    const formatTime = createLogTimeFormatter();
     if (t.level !== 'silent') {
       if (t.file !== null) {
         const file = path.resolve(dir, t.file);
         ensureWritableDir(path.dirname(file));
-        const boom = destination({ dest: file, mkdir: true, sync: false, append: true }) as unknown as Boom;
-        boom.on('error', (err: Error) => {
+        const dest = destination({ dest: file, mkdir: true, sync: true, append: true }) as unknown as Boom;
+        dest.on('error', (err: Error) => {
           opts.console?.write(`log file ${file} failed: ${err.message}\n`);
         });
+        const boom = coalescing(dest);
         files.push(boom);
-        streams.push({ level: t.level, stream: t.format === 'json' ? boom : textStream(boom, t.format, name) });
+        if (t.format === 'json') {
+          streams.push({ level: t.level, stream: boom });
+          direct = null;
+        } else {
+          const layout = t.format;
+          streams.push({ level: t.level, stream: textStream(boom, layout, name, formatTime) });
+          direct?.push((level, time, msg) => boom.write(formatLine(time, level, msg, layout, name)));
+        }
       }
       const toConsole = t.console === 'auto' ? opts.interactive : t.console;
       if (toConsole && opts.console) {
-        streams.push({ level: t.level, stream: consoleStream(opts.console, name, t.format, colorize) });
+        const out = opts.console;
+        streams.push({ level: t.level, stream: consoleStream(out, name, t.format, colorize, formatTime) });
+        if (t.format === 'plain') direct?.push((level, time, msg) => out.write(formatLine(time, level, msg, 'text', name)));
+        else direct = null;
       }
     }
     if (streams.length === 0) return pino({ level: 'silent' });
+    const writers = direct;
     return pino(
       {
         name,
         level: t.level,
         base: null,
         redact: redact ? { paths: REDACT_PATHS, censor: '[REDACTED]' } : undefined,
+        // A bare message to a text-layout log (every access line, every metrics line) is written
+        // in its layout directly instead of going through pino's JSON and back (formatRecord):
+        // same bytes, a fraction of the work on the per-request path.
+        ...(writers !== null
+          ? {
+              hooks: {
+                logMethod(this: Logger, args: Parameters<Logger['info']>, method: (...a: unknown[]) => void, level: number) {
+                  if (args.length === 1 && typeof args[0] === 'string') {
+                    const time = formatTime(Date.now());
+                    for (const w of writers) w(level, time, args[0]);
+                    return;
+                  }
+                  method.apply(this, args);
+                },
+              },
+            }
+          : {}),
       },
       multistream(streams),
     );
@@ -150,6 +182,51 @@ export function createLoggers(opts: CreateLoggersOptions): Loggers {
   };
 }
 
+/**
+ * Log files are written synchronously, and the lines of one turn of the event loop leave in one
+ * write. An asynchronous write of one access line costs the event loop about 8 µs (a round trip
+ * through the libuv thread pool), a synchronous one about 2 µs (the data lands in the page cache),
+ * and it was the largest logging cost per request. Nothing waits longer than the current turn, so
+ * a line reaches the file as soon as before. The price: a stalled disk stalls the server, as with
+ * TorchServe's synchronous log4j appenders. flushSync, reopen and end hand over what is pending.
+ */
+function coalescing(out: Boom): Boom {
+  let pending = '';
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (pending === '') return;
+    const chunk = pending;
+    pending = '';
+    out.write(chunk);
+  };
+  const wrapped: Boom = {
+    write(line: string) {
+      pending += line;
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+      return true;
+    },
+    flushSync() {
+      flush();
+      out.flushSync();
+    },
+    reopen(file?: string) {
+      flush();
+      out.reopen(file);
+    },
+    end() {
+      flush();
+      out.end();
+    },
+    once: (ev, fn) => out.once(ev, fn),
+    on: (ev, fn) => out.on(ev, fn),
+  };
+  return wrapped;
+}
+
 function ensureWritableDir(dir: string): void {
   try {
     fs.mkdirSync(dir, { recursive: true });
@@ -160,14 +237,20 @@ function ensureWritableDir(dir: string): void {
 }
 
 /** Reformats pino's JSON lines into one of TorchServe's text layouts. */
-function textStream(out: DestinationStream, layout: 'text' | 'plain', name: string): DestinationStream {
-  return { write: (line: string) => out.write(formatRecord(line, layout, name)) };
+function textStream(out: DestinationStream, layout: 'text' | 'plain', name: string, formatTime: (ms: number) => string): DestinationStream {
+  return { write: (line: string) => out.write(formatRecord(line, layout, name, formatTime)) };
 }
 
-function consoleStream(out: { write(s: string): unknown }, name: string, format: string, colorize: boolean): DestinationStream {
+function consoleStream(
+  out: { write(s: string): unknown },
+  name: string,
+  format: string,
+  colorize: boolean,
+  formatTime: (ms: number) => string,
+): DestinationStream {
   if (format === 'plain') {
     // Access and metrics lines read best as TorchServe prints them on its console.
-    return { write: (line: string) => out.write(formatRecord(line, 'text', name)) };
+    return { write: (line: string) => out.write(formatRecord(line, 'text', name, formatTime)) };
   }
   const pretty = prettyFactory({ colorize, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' });
   return { write: (line: string) => out.write(pretty(line)) };

@@ -12,22 +12,47 @@ const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
 /** log4j2's ISO8601 layout in local time: `yyyy-MM-ddTHH:mm:ss,SSS`. */
 export function formatLogTime(ms: number): string {
-  const d = new Date(ms);
-  return (
-    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())},${pad(d.getMilliseconds(), 3)}`
-  );
+  return createLogTimeFormatter()(ms);
+}
+
+/**
+ * `formatLogTime` that keeps the last second it formatted: lines come in bursts (one access line
+ * per request), and building a Date's fields costs more than the rest of the line.
+ */
+export function createLogTimeFormatter(): (ms: number) => string {
+  let cachedSecond = NaN;
+  let prefix = '';
+  return (ms) => {
+    const second = Math.floor(ms / 1000);
+    if (second !== cachedSecond) {
+      const d = new Date(second * 1000);
+      prefix =
+        `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T` +
+        `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())},`;
+      cachedSecond = second;
+    }
+    return prefix + pad(Math.floor(ms - second * 1000), 3);
+  };
+}
+
+/**
+ * A bare message in a text layout, exactly as `formatRecord` renders pino's record of it:
+ * `plain` = `<time> - <msg>`, `text` = `<time> [LEVEL] <log> - <msg>`.
+ */
+export function formatLine(time: string, level: number, msg: string, layout: 'text' | 'plain', logName: string): string {
+  if (layout === 'plain') return `${time} - ${msg}\n`;
+  return `${time} [${(LABELS[level] ?? String(level)).padEnd(5)}] ${logName} - ${msg}\n`;
 }
 
 /** Formats one pino JSON line; returns it unchanged (plus newline) if it is not JSON. */
-export function formatRecord(line: string, layout: 'text' | 'plain', logName: string): string {
+export function formatRecord(line: string, layout: 'text' | 'plain', logName: string, formatTime: (ms: number) => string = formatLogTime): string {
   let rec: Record<string, unknown>;
   try {
     rec = JSON.parse(line) as Record<string, unknown>;
   } catch {
     return line.endsWith('\n') ? line : line + '\n';
   }
-  const time = formatLogTime(typeof rec.time === 'number' ? rec.time : Date.now());
+  const time = formatTime(typeof rec.time === 'number' ? rec.time : Date.now());
   const msg = typeof rec.msg === 'string' ? rec.msg : '';
   // Worker output names its worker where log4j prints the thread: `W-9000-mnist_1.0-stdout`.
   const thread = layout === 'text' && typeof rec.worker === 'string' ? (typeof rec.stream === 'string' ? `${rec.worker}-${rec.stream}` : rec.worker) : undefined;

@@ -187,6 +187,29 @@ test('unknown errors -> 500 with a generic message; the error is logged in full'
   assert.match(JSON.stringify(logged.err), /secret internals/);
 });
 
+test('request.log carries the request id and the listener name; the access log can be off', async (t) => {
+  const server: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => void server.push(JSON.parse(s) as Record<string, unknown>) });
+  const app = createListenerApp({ name: 'test', config: makeConfig({}), log, accessLog: silentLogger() });
+  t.after(() => app.close());
+  app.get('/talk', async (request) => {
+    request.log.info({ step: 1 }, 'talking');
+    request.log.debug('detail');
+    return {};
+  });
+  await app.inject({ url: '/talk', headers: { 'x-request-id': 'talk-1' } });
+  await app.inject({ url: '/talk' });
+  const talked = server.filter((r) => r.msg === 'talking');
+  assert.equal(talked.length, 2);
+  assert.equal(talked[0]!.reqId, 'talk-1');
+  assert.equal(talked[0]!.api, 'test');
+  assert.equal(talked[0]!.step, 1);
+  assert.match(String(talked[1]!.reqId), UUID);
+  assert.equal(server.filter((r) => r.msg === 'detail').length, 0, 'debug is below the level');
+  // The access log is off here: requests are still answered.
+  assert.equal((await app.inject({ url: '/nowhere' })).statusCode, 404);
+});
+
 test('CORS headers from the config on every response, unless the route set them', async (t) => {
   const { app } = await build(t, { cors_allowed_origin: '*', cors_allowed_methods: 'GET, POST', cors_allowed_headers: 'X-Custom' });
   for (const url of ['/models', '/nope']) {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_LOG_CONFIG, LogConfigError, parseLogConfig } from '../../../src/logging/log-config.js';
-import { formatLogTime, formatRecord } from '../../../src/logging/format.js';
+import { createLogTimeFormatter, formatLine, formatLogTime, formatRecord } from '../../../src/logging/format.js';
 import { createLoggers } from '../../../src/logging/create-loggers.js';
 
 function tmpdir(t: { after(fn: () => void): void }): string {
@@ -63,6 +63,61 @@ test('formatRecord: plain and text layouts, extras and errors', () => {
   );
   assert.match(formatRecord(JSON.stringify({ level: 50, time: t, msg: 'boom', err: { message: 'm', stack: 'Error: m\n    at x' } }), 'text', 'ts_log'), /boom\nError: m\n {4}at x\n$/);
   assert.equal(formatRecord('not json', 'plain', 'x'), 'not json\n');
+});
+
+test('formatLine and the cached time formatter give the bytes formatRecord gives', () => {
+  const fmt = createLogTimeFormatter();
+  const base = new Date(2024, 4, 30, 21, 41, 47, 0).getTime();
+  for (const ms of [base, base + 5, base + 999, base + 1000, base + 61_001, base + 86_400_000 + 7]) {
+    assert.equal(fmt(ms), formatLogTime(ms));
+    for (const layout of ['plain', 'text'] as const) {
+      for (const msg of ['/127.0.0.1:1 "GET /a?b=\\"c\\" HTTP/1.1" 200 1 reqId=x', 'multi\nline \u00e9']) {
+        assert.equal(formatLine(fmt(ms), 30, msg, layout, 'access_log'), formatRecord(JSON.stringify({ level: 30, time: ms, name: 'access_log', msg }), layout, 'access_log'));
+      }
+    }
+  }
+});
+
+test('createLoggers: bare messages and structured records end up in the same layout', async (t) => {
+  const dir = tmpdir(t);
+  const out: string[] = [];
+  const logs = createLoggers({
+    logDir: dir,
+    metricsLogDir: dir,
+    interactive: true,
+    console: { write: (s: string) => out.push(s) },
+    logConfig: parseLogConfig('{"loggers":{"ts_metrics":{"format":"text"}}}', 'x.json'),
+  });
+  logs.access.info('/127.0.0.1:1 "GET / HTTP/1.1" 200 1 reqId=a');
+  logs.access.info({ extra: 1 }, 'structured');
+  logs.access.debug('below the level');
+  logs.metrics.warn('Requests2XX.Count:1.0|#Level:Host');
+  await logs.close();
+  const access = fs.readFileSync(path.join(dir, 'access_log.log'), 'utf8').split('\n');
+  assert.match(access[0]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d{3} - \/127\.0\.0\.1:1 "GET \/ HTTP\/1\.1" 200 1 reqId=a$/);
+  assert.match(access[1]!, /^\S+ - structured$/);
+  assert.equal(access.length, 3);
+  assert.match(fs.readFileSync(path.join(dir, 'ts_metrics.log'), 'utf8'), /^\S+ \[WARN \] ts_metrics - Requests2XX\.Count:1\.0\|#Level:Host\n$/);
+  // The console (interactive) shows access lines in the text layout.
+  assert.ok(out.some((l) => /^\S+ \[INFO \] access_log - \/127\.0\.0\.1:1 "GET \/ HTTP\/1\.1" 200 1 reqId=a\n$/.test(l)), out.join(''));
+});
+
+test('createLoggers: lines reach the file by the end of the event-loop turn, or at flushSync', async (t) => {
+  const dir = tmpdir(t);
+  const logs = createLoggers({ logDir: dir, metricsLogDir: dir, interactive: false });
+  t.after(() => logs.close());
+  const file = path.join(dir, 'access_log.log');
+  const read = () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '');
+  logs.access.info('one');
+  logs.access.info('two');
+  await new Promise((r) => setImmediate(r));
+  assert.match(read(), /- one\n.* - two\n$/);
+  logs.access.info('three');
+  logs.flushSync();
+  assert.match(read(), / - three\n$/);
+  logs.server.info({ a: 1 }, 'json line');
+  await new Promise((r) => setImmediate(r));
+  assert.match(fs.readFileSync(path.join(dir, 'ts_log.log'), 'utf8'), /"msg":"json line"/);
 });
 
 test('formatRecord: worker output names the worker where log4j prints the thread', () => {
