@@ -149,6 +149,7 @@ export async function startServer(
         config,
         log,
         accessLog: loggers.access,
+        metrics,
         ...(address.scheme === 'https' && tls ? { https: tls } : {}),
       });
       apps.push({ api, app });

@@ -20,6 +20,7 @@ import type { Config } from '../config/schema.js';
 import { MethodNotAllowedError, ResourceNotFoundError } from '../errors.js';
 import { redactUrl, type Logger } from '../logger.js';
 import { lazyChildFactory, type LazyChildFactory } from '../logging/lazy-child.js';
+import type { MetricsSink } from '../metrics/types.js';
 import { installErrorHandler, prettyJson } from './error-handler.js';
 
 export { prettyJson } from './error-handler.js';
@@ -73,6 +74,11 @@ export type ListenerAppOptions = {
   accessLog: Logger;
   /** TLS key and certificate (PEM) for an https listener. */
   https?: { key: Buffer; cert: Buffer };
+  /**
+   * Counts the answers to malformed HTTP, which never reach Fastify's hooks (`countResponses`
+   * counts every other response).
+   */
+  metrics?: Pick<MetricsSink, 'httpResponse'>;
 };
 
 /**
@@ -100,7 +106,24 @@ export function createListenerApp(opts: ListenerAppOptions): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ...(opts.https ? { https: { key: opts.https.key, cert: opts.https.cert, minVersion: 'TLSv1.2' as const } } : {}),
-    clientErrorHandler: handleClientError,
+    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => {
+      const status = answerClientError(err, socket);
+      if (status === undefined) return;
+      opts.metrics?.httpResponse(status);
+      // spec §12: TorchServe logs an undecodable request as Netty's stand-in, GET /bad-request.
+      if (opts.accessLog.isLevelEnabled('info')) {
+        const line = formatAccessLine({
+          remote: formatRemote(socket.remoteAddress, socket.remotePort),
+          method: 'GET',
+          url: '/bad-request',
+          httpVersion: '1.1',
+          status,
+          durationMs: 0,
+          requestId: randomUUID(),
+        });
+        opts.accessLog.info(line);
+      }
+    },
   }) as unknown as FastifyInstance;
   installCommon(app, { config, accessLog: opts.accessLog });
   return app;
@@ -235,11 +258,14 @@ export function routePattern(url: string): RegExp {
   return new RegExp(`^${re}/?$`);
 }
 
-/** Malformed HTTP (spec §3.5): 400 `Invalid HTTP message.` in TorchServe's JSON, then close. */
-function handleClientError(err: Error & { code?: string }, socket: Socket): void {
+/**
+ * Malformed HTTP (spec §3.5): 400 `Invalid HTTP message.` in TorchServe's JSON, then close.
+ * Returns the status sent, or undefined when the client was already gone.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Socket): number | undefined {
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
-    return;
+    return undefined;
   }
   const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
   const status = timeout ? 408 : 400;
@@ -252,4 +278,5 @@ function handleClientError(err: Error & { code?: string }, socket: Socket): void
     `HTTP/1.1 ${status} ${timeout ? 'Request Timeout' : 'Bad Request'}\r\n` +
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
+  return status;
 }

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import net from 'node:net';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -208,6 +209,31 @@ test('request.log carries the request id and the listener name; the access log c
   assert.equal(server.filter((r) => r.msg === 'detail').length, 0, 'debug is below the level');
   // The access log is off here: requests are still answered.
   assert.equal((await app.inject({ url: '/nowhere' })).statusCode, 404);
+});
+
+test('malformed HTTP: 400 Invalid HTTP message, one access line as TorchServe logs it, counted', async (t) => {
+  const access: string[] = [];
+  const statuses: number[] = [];
+  const accessLog = pino({ level: 'info' }, { write: (s: string) => void access.push(JSON.parse(s).msg as string) });
+  const app = createListenerApp({ name: 'raw', config: makeConfig({}), log: silentLogger(), accessLog, metrics: { httpResponse: (s) => void statuses.push(s) } });
+  app.get('/ok', async () => ({}));
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.after(() => app.close());
+  const { port } = new URL(address);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(Number(port), '127.0.0.1', () => socket.write('NOT AN HTTP REQUEST\r\n\r\n'));
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (data += d));
+    socket.on('end', () => resolve(data));
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer')));
+  });
+  assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.match(answer, /"message": "Invalid HTTP message\."/);
+  assert.equal(access.length, 1);
+  assert.match(access[0]!, /^\/127\.0\.0\.1:\d+ "GET \/bad-request HTTP\/1\.1" 400 0 reqId=[0-9a-f-]{36}$/);
+  assert.deepEqual(statuses, [400]);
 });
 
 test('CORS headers from the config on every response, unless the route set them', async (t) => {
