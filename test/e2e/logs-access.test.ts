@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { httpRequest, makeWorkspace, readKeyFile, REPO_ROOT, startBackground, type HttpResponse } from '../helpers/tsserve.js';
 import { clientFor, eventually, waitModelsReady } from './inference-support.js';
@@ -61,12 +62,25 @@ test('one access line per request, in TorchServe layout with the request id, and
   assert.equal((await send('wrong method', 'PATCH', c.management, '/models', { headers: mgmt })).status, 405);
   assert.equal((await send('unknown path', 'GET', c.inference, '/nowhere', { headers: inf })).status, 404);
   assert.equal((await send('ping, unsafe id', 'GET', c.inference, '/ping', { headers: { 'x-request-id': 'not a sane id' } })).status, 200);
+  // Not HTTP at all: answered 400 and logged as TorchServe does.
+  const garbage = await new Promise<string>((resolve, reject) => {
+    const { hostname, port } = new URL(c.inference);
+    const socket = net.connect(Number(port), hostname, () => socket.write(`NOT HTTP ${keys.inference.key}\r\n\r\n`));
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (data += d));
+    socket.on('end', () => resolve(data));
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer to malformed HTTP')));
+  });
+  assert.match(garbage, /^HTTP\/1\.1 400 /);
 
   // Exactly one new line per request: wait for them, then make sure no more come.
-  await eventually('the access lines', async () => lines().length >= before + sent.length, 5000, 50);
+  await eventually('the access lines', async () => lines().length >= before + sent.length + 1, 5000, 50);
   await new Promise((r) => setTimeout(r, 300));
   const added = lines().slice(before);
-  assert.equal(added.length, sent.length, added.join('\n'));
+  assert.equal(added.length, sent.length + 1, added.join('\n'));
+  assert.equal(added.filter((l) => / "GET \/bad-request HTTP\/1\.1" 400 0 reqId=[0-9a-f-]{36}$/.test(l)).length, 1, 'the malformed request');
 
   for (const line of added) assert.match(line, ACCESS_LINE);
   const parsed = added.map((l) => ACCESS_LINE.exec(l)!);
