@@ -164,11 +164,17 @@ test('close() with a short timeout fails what is left; nothing hangs', async (t)
   const { engine } = testEngine(t);
   const rt = await engine.create(makeSpec({ serializedFile: ADD, modelDir: dir, handler: 'slow.mjs' }));
   await rt.scale(1, 1, true);
-  const pending = Promise.allSettled([rt.submit(request('1')), rt.submit(request('2'))]);
+  // A busy worker holds at most one batch behind the running one (pipelining, docs/engine.md):
+  // request 1 runs, request 2 may or may not have been handed to the worker yet, request 3 is
+  // certainly still queued.
+  const pending = Promise.allSettled([rt.submit(request('1')), rt.submit(request('2')), rt.submit(request('3'))]);
   await rt.close(50);
   const settled = await pending;
-  assert.equal(settled[0]!.status, 'rejected');
-  assert.equal(((settled[0] as PromiseRejectedResult).reason as TsServeError).message, 'Worker died.');
-  assert.equal(settled[1]!.status, 'rejected');
-  assert.equal(((settled[1] as PromiseRejectedResult).reason as TsServeError).status, 503);
+  const reasons = settled.map((s) => {
+    assert.equal(s.status, 'rejected');
+    return (s as PromiseRejectedResult).reason as TsServeError;
+  });
+  assert.equal(reasons[0]!.message, 'Worker died.');
+  assert.ok(reasons[1]!.message === 'Worker died.' || reasons[1]!.status === 503, reasons[1]!.message);
+  assert.equal(reasons[2]!.status, 503);
 });
