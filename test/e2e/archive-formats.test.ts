@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildMar, buildTarGz, buildZip, sharedModelBytes } from '../fixtures/archive-builder.js';
-import { REPO_ROOT, SHARED_MODELS_DIR, httpRequest, makeWorkspace, startBackground, type StartedServer, type Workspace } from '../helpers/tsserve.js';
+import { REPO_ROOT, SHARED_MODELS_DIR, cleanupScope, httpRequest, makeWorkspace, startBackground, type StartedServer, type Workspace } from '../helpers/tsserve.js';
 
 type Json = Record<string, unknown>;
 
@@ -45,15 +45,6 @@ function runArchiver(cwd: string, args: string[]): Promise<{ code: number; stdou
   });
 }
 
-function cleanupScope(): { after(fn: () => unknown): void; run(): Promise<void> } {
-  const fns: (() => unknown)[] = [];
-  return {
-    after: (fn) => void fns.push(fn),
-    async run() {
-      for (const fn of fns.reverse()) await fn();
-    },
-  };
-}
 
 /** The manifest torch-model-archiver 0.12 writes for an ONNX model with the base handler (spec §9.2). */
 function torchServeManifest(name: string): string {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { buildZip, manifestJson } from '../fixtures/archive-builder.js';
 import { httpRequest, readKeyFile, type HttpResponse, type StartedServer, type Workspace } from '../helpers/tsserve.js';
+export { cleanupScope } from '../helpers/tsserve.js';
 
 export type ArchiveSpec = {
   name: string;
@@ -130,16 +131,6 @@ export async function describeWorkers(client: Client, name: string): Promise<{ i
   return res.json<{ workers: { id: string; startTime: string; status: string }[] }[]>()[0]!.workers;
 }
 
-/** Cleanups registered while a shared server starts in `before`; run in reverse in `after`. */
-export function cleanupScope(): { after(fn: () => unknown): void; run(): Promise<void> } {
-  const fns: (() => unknown)[] = [];
-  return {
-    after: (fn) => void fns.push(fn),
-    async run() {
-      for (const fn of fns.reverse()) await fn();
-    },
-  };
-}
 
 /** Waits until every named model has a READY worker (`GET /v2/models/<m>/ready` is 200). */
 export async function waitModelsReady(client: Client, names: readonly string[], timeoutMs = 30_000): Promise<void> {

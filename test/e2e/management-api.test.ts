@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildMar, buildZip, manifestJson, sharedModelBytes } from '../fixtures/archive-builder.js';
-import { httpRequest, makeWorkspace, startBackground, type StartedServer, type Workspace } from '../helpers/tsserve.js';
+import { cleanupScope, httpRequest, makeWorkspace, startBackground, type StartedServer, type Workspace } from '../helpers/tsserve.js';
 
 type Json = Record<string, unknown>;
 type Reply = { status: number; body: unknown };
@@ -28,16 +28,6 @@ const DESCRIBE_FIELDS = [
   'maxNumSequence', 'maxSequenceJobQueueSize', 'loadedAtStartup', 'workers', 'jobQueueStatus', 'sha256', 'inputs', 'outputs',
 ];
 
-/** Cleanups registered by the helpers while the shared server starts; run in reverse at the end. */
-function cleanupScope(): { after(fn: () => unknown): void; run(): Promise<void> } {
-  const fns: (() => unknown)[] = [];
-  return {
-    after: (fn) => void fns.push(fn),
-    async run() {
-      for (const fn of fns.reverse()) await fn();
-    },
-  };
-}
 
 /** The canonical input of shared/models/README.md: x[i] = (i % 255) / 255 - 0.5. */
 function canonicalInput(n: number): number[] {

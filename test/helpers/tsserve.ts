@@ -289,3 +289,17 @@ export function httpRequest(
 export function readKeyFile(ws: Pick<Workspace, 'dir'>): { management: { key: string }; inference: { key: string }; API: { key: string } } {
   return JSON.parse(fs.readFileSync(path.join(ws.dir, 'key_file.json'), 'utf8')) as never;
 }
+
+/**
+ * Cleanups registered while a shared server starts in `before` (where there is no test context);
+ * `run()` in `after` runs them newest first. Pass the scope wherever an `After` is expected.
+ */
+export function cleanupScope(): { after(fn: () => unknown): void; run(): Promise<void> } {
+  const fns: (() => unknown)[] = [];
+  return {
+    after: (fn) => void fns.push(fn),
+    async run() {
+      for (const fn of fns.reverse()) await fn();
+    },
+  };
+}
