@@ -5,9 +5,13 @@
  *    | new Worker(workerData: WorkerInit)   |
  *    |                                      | load session, handler, warm-up
  *    | <------------- ready | load-failed --|
- *    | run {batchId, requests} -----------> |   (request bodies transferred, not copied)
- *    | <------------------ result {batchId} |   (response bodies transferred)
+ *    | run {batches: [{batchId, requests}]} > |   (request bodies transferred, not copied)
+ *    | <------------------ result {batchId} |   (one per batch; response bodies transferred)
  *    | <--------------------------- log ... |   (any time: handler console output, errors)
+ *
+ * A `run` message carries one or more batches (worker-thread.ts coalesces the batches dispatched
+ * in one event-loop turn, so a wake-up is paid per turn, not per request). The worker runs each
+ * as its own handler batch, in order, and answers each with its own `result`.
  *
  * Errors cross as ErrorWire plus the request's protocol (class and stack do not survive
  * postMessage); the main thread rebuilds them with `inferenceErrorFromWire`.
@@ -29,7 +33,10 @@ export type WorkerInit = (
   guard: SharedArrayBuffer;
 };
 
-export type ToWorker = { kind: 'run'; batchId: number; requests: InferenceRequest[] };
+/** One handler batch: `requests` are handed to the handler together (at most batchSize). */
+export type RunBatch = { batchId: number; requests: InferenceRequest[] };
+
+export type ToWorker = { kind: 'run'; batches: RunBatch[] };
 
 /** An error answer for one request: what the HTTP layer renders (OIP routes as `{"error": msg}`). */
 export type RequestErrorWire = ErrorWire & { protocol: Protocol };

@@ -9,7 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { format } from 'node:util';
 import { isBatchable } from './io.js';
-import type { FromWorker, LogLevel, ToWorker, WorkerInit } from './messages.js';
+import type { FromWorker, LogLevel, RunBatch, ToWorker, WorkerInit } from './messages.js';
 import type { InferenceRequest, ModelIO } from './types.js';
 import { createSession, readIO } from './session.js';
 import { NativeGuard, guardOrt } from './native-guard.js';
@@ -84,6 +84,21 @@ async function inspect(file: string): Promise<void> {
   }
 }
 
+async function runBatch(runner: BatchRunner, batch: RunBatch): Promise<void> {
+  const t0 = performance.now();
+  running = batch.requests;
+  let results: Awaited<ReturnType<BatchRunner['run']>>;
+  try {
+    results = await runner.run(batch.requests);
+  } finally {
+    running = undefined;
+  }
+  const handlerMillis = performance.now() - t0;
+  const transfer = new Set<ArrayBuffer>();
+  for (const r of results) if (r.ok) transfer.add(r.response.body.buffer as ArrayBuffer);
+  post({ kind: 'result', batchId: batch.batchId, results, handlerMillis }, [...transfer]);
+}
+
 async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void> {
   const { spec, workerId } = init;
   const started = performance.now();
@@ -128,22 +143,10 @@ async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void
   }
   // One batch at a time, in arrival order (the pool sends one, but be safe).
   let chain: Promise<void> = Promise.resolve();
+  // A message may carry several batches (messages.ts): each runs on its own and gets its own result.
   port!.on('message', (msg: ToWorker) => {
     if (msg.kind !== 'run') return;
-    chain = chain.then(async () => {
-      const t0 = performance.now();
-      running = msg.requests;
-      let results: Awaited<ReturnType<BatchRunner['run']>>;
-      try {
-        results = await runner.run(msg.requests);
-      } finally {
-        running = undefined;
-      }
-      const handlerMillis = performance.now() - t0;
-      const transfer = new Set<ArrayBuffer>();
-      for (const r of results) if (r.ok) transfer.add(r.response.body.buffer as ArrayBuffer);
-      post({ kind: 'result', batchId: msg.batchId, results, handlerMillis }, [...transfer]);
-    });
+    for (const batch of msg.batches) chain = chain.then(() => runBatch(runner, batch));
   });
   post({ kind: 'ready', io, loadMillis: performance.now() - started });
 }

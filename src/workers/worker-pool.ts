@@ -11,9 +11,12 @@
  *                                          FAILED (stays; /ping turns Unhealthy)
  *   any ──retire──▶ STOPPING (a BUSY slot first finishes its batches) ──exit──▶ removed
  *
- * Pipelining: a busy worker may hold one more (full) batch behind the one it runs, so it never
+ * Pipelining: a busy worker may hold more (full) batches behind the one it runs, so it never
  * waits for a message round trip between batches (postMessage wake-ups cost tens of µs, as much
- * as running a small model). The response timeout of a batch starts when it becomes the head.
+ * as running a small model): one more for slow models, up to MAX_BATCHES_PER_WORKER - 1 while its
+ * batches run in under FAST_BATCH_MILLIS, so that the batches dispatched in one event-loop turn
+ * travel in one message (worker-thread.ts). Each batch still runs as its own handler batch. The
+ * response timeout of a batch starts when it becomes the head.
  *
  * The pool settles every job it was handed: with the worker's answer, or WorkerDiedError when
  * the thread dies or the response timeout passes while the batch runs. Batches queued behind it
@@ -41,8 +44,12 @@ export type SlotState = 'STARTING' | 'IDLE' | 'BUSY' | 'STOPPING' | 'BACKOFF' | 
 
 type InFlight = { id: number; jobs: Job[]; timer: NodeJS.Timeout | undefined; sentNs: bigint };
 
-/** Batches a worker may hold: the one it runs plus one waiting in its message queue. */
-export const MAX_BATCHES_PER_WORKER = 2;
+/** Batches a worker may hold while its batches are fast: the one it runs plus the ones waiting. */
+export const MAX_BATCHES_PER_WORKER = 8;
+/** Batches a worker may hold otherwise (and before its first answer): the one it runs plus one. */
+export const SLOW_BATCHES_PER_WORKER = 2;
+/** Below this average handler time per batch, a worker counts as fast. */
+export const FAST_BATCH_MILLIS = 2;
 
 export class WorkerSlot {
   readonly id: string;
@@ -60,6 +67,8 @@ export class WorkerSlot {
   retiring = false;
   /** Startup-timeout or restart timer. */
   timer: NodeJS.Timeout | undefined;
+  /** Moving average of the handler time of this thread's batches (undefined before the first). */
+  batchMillis: number | undefined;
 
   constructor(id: string, log: Logger) {
     this.id = id;
@@ -67,6 +76,11 @@ export class WorkerSlot {
   }
 
   /** Counts toward minWorkers for /ping (TorchServe: healthy unless failing past the retry window). */
+  /** Batches this slot may hold now (see MAX_BATCHES_PER_WORKER). */
+  get capacity(): number {
+    return this.batchMillis !== undefined && this.batchMillis < FAST_BATCH_MILLIS ? MAX_BATCHES_PER_WORKER : SLOW_BATCHES_PER_WORKER;
+  }
+
   get isHealthy(): boolean {
     return this.state !== 'FAILED' && this.state !== 'STOPPING' && !this.retiring;
   }
@@ -214,6 +228,7 @@ export class WorkerPool {
     slot.failingSinceMs = undefined;
     slot.state = 'IDLE';
     slot.inflight = [];
+    slot.batchMillis = undefined;
     this.opts.metrics.workerLoaded(this.workerName(slot), loadMillis);
     const spec = this.opts.spec();
     this.opts.log.info({ model: spec.name, version: spec.version, workerId: slot.id, loadMillis: Math.round(loadMillis) }, 'worker ready');
@@ -225,10 +240,10 @@ export class WorkerPool {
     this.opts.events.onChange();
   }
 
-  /** Sends a batch to a slot that is idle or has room (see MAX_BATCHES_PER_WORKER). */
+  /** Sends a batch to a slot that is idle or has room (see WorkerSlot.capacity). */
   run(slot: WorkerSlot, jobs: Job[]): void {
     const thread = slot.thread;
-    if ((slot.state !== 'IDLE' && slot.state !== 'BUSY') || thread === undefined || slot.inflight.length >= MAX_BATCHES_PER_WORKER) {
+    if ((slot.state !== 'IDLE' && slot.state !== 'BUSY') || thread === undefined || slot.inflight.length >= slot.capacity) {
       // Cannot happen while the batcher only dispatches to slots that asked; never drop jobs.
       this.opts.events.onRequeue(jobs);
       return;
@@ -238,21 +253,27 @@ export class WorkerPool {
     const batch: InFlight = { id, jobs, timer: undefined, sentNs: process.hrtime.bigint() };
     slot.inflight.push(batch);
     if (slot.inflight.length === 1) this.startTimer(slot, batch);
-    try {
-      thread.run(
-        id,
-        jobs.map((j) => j.req),
-      );
-    } catch (err) {
-      // postMessage refused the data (not structured-cloneable): fail these jobs, keep the worker.
-      clearTimeout(batch.timer);
-      slot.inflight = slot.inflight.filter((b) => b !== batch);
-      if (slot.inflight.length === 0) slot.state = 'IDLE';
-      else if (batch.timer !== undefined) this.startTimer(slot, slot.inflight[0]!);
-      slot.log.error({ err }, 'could not send a batch to the worker');
-      for (const j of jobs) j.reject(new WorkerDiedError());
-    }
+    thread.run(
+      id,
+      jobs.map((j) => j.req),
+      (err) => this.sendFailed(slot, thread, batch, err),
+    );
     this.offerWork(slot);
+  }
+
+  /** postMessage refused a batch's data (not structured-cloneable): fail its jobs, keep the worker. */
+  private sendFailed(slot: WorkerSlot, thread: WorkerThread, batch: InFlight, err: unknown): void {
+    if (slot.thread !== thread || !slot.inflight.includes(batch)) return;
+    clearTimeout(batch.timer);
+    const wasHead = slot.inflight[0] === batch;
+    slot.inflight = slot.inflight.filter((b) => b !== batch);
+    if (slot.inflight.length === 0) slot.state = 'IDLE';
+    else if (wasHead) this.startTimer(slot, slot.inflight[0]!);
+    slot.log.error({ err }, 'could not send a batch to the worker');
+    for (const j of batch.jobs) j.reject(new WorkerDiedError());
+    if (slot.inflight.length === 0 && slot.retiring) this.stop(slot);
+    this.offerWork(slot);
+    this.opts.events.onChange();
   }
 
   private startTimer(slot: WorkerSlot, batch: InFlight): void {
@@ -265,7 +286,7 @@ export class WorkerPool {
   private offerWork(slot: WorkerSlot): void {
     if (slot.retiring || slot.thread === undefined) return;
     if (slot.inflight.length === 0) this.opts.events.onIdle(slot);
-    else if (slot.inflight.length < MAX_BATCHES_PER_WORKER) this.opts.events.onRoom(slot);
+    else if (slot.inflight.length < slot.capacity) this.opts.events.onRoom(slot);
   }
 
   private result(slot: WorkerSlot, batchId: number, results: WireResult[], handlerMillis: number): void {
@@ -275,6 +296,7 @@ export class WorkerPool {
     slot.inflight.shift();
     const next = slot.inflight[0];
     if (next !== undefined) this.startTimer(slot, next);
+    slot.batchMillis = slot.batchMillis === undefined ? handlerMillis : 0.8 * slot.batchMillis + 0.2 * handlerMillis;
     batch.jobs.forEach((job, i) => {
       const r = results[i];
       if (r === undefined) job.reject(new WorkerDiedError());

@@ -3,7 +3,7 @@
  * Worker's events into callbacks and guarantees `onExit` is called exactly once.
  */
 import { Worker } from 'node:worker_threads';
-import type { FromWorker, LogLevel, ToWorker, WireResult, WorkerInit } from './messages.js';
+import type { FromWorker, LogLevel, RunBatch, ToWorker, WireResult, WorkerInit } from './messages.js';
 import { createGuardBuffer, waitForNativeCalls } from './native-guard.js';
 import type { InferenceRequest, ModelIO } from './types.js';
 
@@ -41,6 +41,8 @@ export class WorkerThread {
   private exited = false;
   private error: Error | undefined;
   private readonly exitPromise: Promise<void>;
+  private pending: { batch: RunBatch; onSendFailed: ((err: unknown) => void) | undefined }[] = [];
+  private flushing: NodeJS.Immediate | undefined;
 
   constructor(init: WorkerThreadInit, events: WorkerThreadEvents) {
     const data: WorkerInit = { ...init, guard: this.guard } as WorkerInit;
@@ -90,6 +92,9 @@ export class WorkerThread {
     this.exitPromise = new Promise((resolve) => {
       w.on('exit', (code) => {
         this.exited = true;
+        if (this.flushing !== undefined) clearImmediate(this.flushing);
+        this.flushing = undefined;
+        this.pending = [];
         events.onExit?.(code, this.error);
         resolve();
       });
@@ -104,16 +109,54 @@ export class WorkerThread {
     return !this.exited;
   }
 
-  /** Sends a batch; request bodies are transferred (the caller must not use them afterwards). */
-  run(batchId: number, requests: InferenceRequest[]): void {
-    const transfer = new Set<ArrayBuffer>();
-    for (const r of requests) {
-      for (const p of r.params) {
-        p.value = transferable(p.value);
-        if (p.value.buffer instanceof ArrayBuffer) transfer.add(p.value.buffer);
+  /**
+   * Queues a batch for the worker; request bodies are transferred (the caller must not use them
+   * afterwards). Batches queued in the same event-loop turn go out together in one message, at
+   * the end of the turn: a postMessage wakes the worker thread, which costs as much as running a
+   * small model, so under load one wake-up serves every batch dispatched meanwhile. The worker
+   * still runs and answers each batch on its own. `onSendFailed` is called (later) if the batch
+   * could not be sent (postMessage refused its data).
+   */
+  run(batchId: number, requests: InferenceRequest[], onSendFailed?: (err: unknown) => void): void {
+    this.pending.push({ batch: { batchId, requests }, onSendFailed });
+    this.flushing ??= setImmediate(() => this.flush());
+  }
+
+  /** Batches queued by run() and not yet posted. */
+  get pendingBatches(): number {
+    return this.pending.length;
+  }
+
+  private flush(): void {
+    this.flushing = undefined;
+    const pending = this.pending;
+    this.pending = [];
+    if (pending.length === 0 || this.exited) return;
+    try {
+      this.post(pending.map((p) => p.batch));
+    } catch {
+      // Some batch holds data postMessage refuses: send them one by one, fail only those.
+      for (const p of pending) {
+        try {
+          this.post([p.batch]);
+        } catch (err) {
+          p.onSendFailed?.(err);
+        }
       }
     }
-    const msg: ToWorker = { kind: 'run', batchId, requests };
+  }
+
+  private post(batches: RunBatch[]): void {
+    const transfer = new Set<ArrayBuffer>();
+    for (const b of batches) {
+      for (const r of b.requests) {
+        for (const p of r.params) {
+          p.value = transferable(p.value);
+          if (p.value.buffer instanceof ArrayBuffer) transfer.add(p.value.buffer);
+        }
+      }
+    }
+    const msg: ToWorker = { kind: 'run', batches };
     this.worker.postMessage(msg, [...transfer]);
   }
 

@@ -1,0 +1,135 @@
+/**
+ * Coalesced dispatch (worker-thread.ts, worker-pool.ts): batches dispatched in one event-loop
+ * turn travel to the worker in one message, yet each still runs as its own handler batch and
+ * every request gets its own answer.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import type { WireResult } from '../../../src/workers/messages.js';
+import { FAST_BATCH_MILLIS, MAX_BATCHES_PER_WORKER, SLOW_BATCHES_PER_WORKER, WorkerSlot } from '../../../src/workers/worker-pool.js';
+import { WorkerThread } from '../../../src/workers/worker-thread.js';
+import { ADD, json, makeSpec, request, tempDir, testEngine, writeHandler } from './helpers.js';
+
+const REPORTER = `
+export function postprocess(_output, context) {
+  return context.requests.map((r) => ({ batchSize: context.batchSize, id: r.id }));
+}
+`;
+
+test('batches queued in one turn go out together and each runs as its own batch', async (t) => {
+  const dir = tempDir(t);
+  writeHandler(dir, 'report.mjs', REPORTER);
+  const { engine } = testEngine(t);
+  const io = await engine.inspect(ADD);
+  const spec = makeSpec({ serializedFile: ADD, modelDir: dir, handler: 'report.mjs', batchSize: 4 });
+  const results = new Map<number, WireResult[]>();
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const thread = new WorkerThread(
+    { mode: 'serve', workerId: '1', spec, io },
+    {
+      onReady: () => ready(),
+      onResult: (batchId, r) => results.set(batchId, r),
+    },
+  );
+  t.after(() => thread.terminate());
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('worker not ready')), 20_000)));
+  await Promise.race([isReady, timeout]).finally(() => clearTimeout(timer));
+
+  const batches = [
+    [request([1, 1, 1, 1]), request([2, 2, 2, 2])],
+    [request([3, 3, 3, 3])],
+    [request([4, 4, 4, 4]), request([5, 5, 5, 5]), request([6, 6, 6, 6])],
+  ];
+  const ids = batches.map((b) => b.map((r) => r.id));
+  batches.forEach((b, i) => thread.run(i + 1, b));
+  // Nothing is posted until the end of the turn: one message then carries all three.
+  assert.equal(thread.pendingBatches, 3);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(thread.pendingBatches, 0);
+
+  const deadline = Date.now() + 10_000;
+  while (results.size < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(results.size, 3);
+  for (let i = 0; i < 3; i++) {
+    const r = results.get(i + 1)!;
+    assert.equal(r.length, ids[i]!.length);
+    assert.deepEqual(
+      r.map((x) => (x.ok ? json(x.response.body) : x.error)),
+      ids[i]!.map((id) => ({ batchSize: ids[i]!.length, id })),
+    );
+  }
+});
+
+test('a burst with batchSize 1 runs as batches of one, each request answered with its own output', async (t) => {
+  const dir = tempDir(t);
+  writeHandler(dir, 'report.mjs', REPORTER);
+  const { engine, metrics } = testEngine(t);
+  const rt = await engine.create(makeSpec({ serializedFile: ADD, modelDir: dir, handler: 'report.mjs', batchSize: 1 }));
+  t.after(() => rt.close(0));
+  await rt.scale(1, 1, true);
+  // Warm up, so the worker counts as fast and holds several batches (coalescing kicks in).
+  for (let i = 0; i < 5; i++) await rt.submit(request([0, 0, 0, 0]));
+  const reqs = Array.from({ length: 40 }, (_, i) => request([i, i, i, i]));
+  const answers = await Promise.all(reqs.map((r) => rt.submit(r)));
+  assert.deepEqual(
+    answers.map((a) => json(a.body)),
+    reqs.map((r) => ({ batchSize: 1, id: r.id })),
+  );
+  assert.equal(metrics.batches.length, 45);
+  assert.ok(metrics.batches.every((s) => s === 1));
+});
+
+test('the tensor handler answers a coalesced burst in request order with the right sums', async (t) => {
+  const { engine } = testEngine(t);
+  const rt = await engine.create(makeSpec({ serializedFile: ADD, batchSize: 1 }));
+  t.after(() => rt.close(0));
+  await rt.scale(1, 1, true);
+  const one = json((await rt.submit(request([1, 2, 3, 4]))).body);
+  const answers = await Promise.all(Array.from({ length: 30 }, () => rt.submit(request([1, 2, 3, 4]))));
+  for (const a of answers) assert.deepEqual(json(a.body), one);
+  const distinct = await Promise.all([0, 1, 2, 3, 4, 5].map((k) => rt.submit(request([k, k, k, k]))));
+  const singles: unknown[] = [];
+  for (const k of [0, 1, 2, 3, 4, 5]) singles.push(json((await rt.submit(request([k, k, k, k]))).body));
+  assert.deepEqual(
+    distinct.map((a) => json(a.body)),
+    singles,
+  );
+});
+
+test('a worker holds more batches only while its batches are fast', () => {
+  const slot = new WorkerSlot('9000', pino({ level: 'silent' }));
+  assert.equal(slot.capacity, SLOW_BATCHES_PER_WORKER, 'before the first answer');
+  slot.batchMillis = FAST_BATCH_MILLIS / 10;
+  assert.equal(slot.capacity, MAX_BATCHES_PER_WORKER);
+  slot.batchMillis = FAST_BATCH_MILLIS * 10;
+  assert.equal(slot.capacity, SLOW_BATCHES_PER_WORKER);
+});
+
+test('a batch postMessage refuses fails alone; the others of its turn still run', async (t) => {
+  const { engine } = testEngine(t);
+  const io = await engine.inspect(ADD);
+  const spec = makeSpec({ serializedFile: ADD, batchSize: 1 });
+  const results = new Map<number, WireResult[]>();
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const thread = new WorkerThread({ mode: 'serve', workerId: '1', spec, io }, { onReady: () => ready(), onResult: (id, r) => results.set(id, r) });
+  t.after(() => thread.terminate());
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('worker not ready')), 20_000)));
+  await Promise.race([isReady, timeout]).finally(() => clearTimeout(timer));
+
+  const bad = request([1, 1, 1, 1]);
+  (bad.headers as Record<string, unknown>).fn = () => 1; // functions cannot be cloned
+  const failed: number[] = [];
+  thread.run(1, [request([1, 2, 3, 4])], () => failed.push(1));
+  thread.run(2, [bad], () => failed.push(2));
+  thread.run(3, [request([5, 6, 7, 8])], () => failed.push(3));
+  const deadline = Date.now() + 10_000;
+  while (results.size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(failed, [2]);
+  assert.deepEqual([...results.keys()].sort(), [1, 3]);
+  assert.ok([...results.values()].every((r) => r.length === 1 && r[0]!.ok));
+});
