@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildMar, buildZip, manifestJson, sharedModelBytes } from '../fixtures/archive-builder.js';
+import { writeVersionedModels } from '../fixtures/archive-builder.js';
 import { cleanupScope, httpRequest, makeWorkspace, startBackground, type StartedServer, type Workspace } from '../helpers/tsserve.js';
 
 type Json = Record<string, unknown>;
@@ -78,16 +78,7 @@ describe('management API on the real server', () => {
 
   before(async () => {
     ws = makeWorkspace(scope);
-    fs.writeFileSync(path.join(ws.modelStore, 'add.mar'), await buildMar());
-    // Model "m": version 1.0 is add.onnx, version 2.0 is mlp.onnx, so predictions show which one answered.
-    fs.writeFileSync(path.join(ws.modelStore, 'm-1.mar'), await buildMar({ modelName: 'm', modelVersion: '1.0' }));
-    fs.writeFileSync(
-      path.join(ws.modelStore, 'm-2.mar'),
-      await buildZip([
-        { name: 'MAR-INF/MANIFEST.json', data: manifestJson({ modelName: 'm', modelVersion: '2.0', serializedFile: 'mlp.onnx' }) },
-        { name: 'mlp.onnx', data: await sharedModelBytes('mlp.onnx') },
-      ]),
-    );
+    await writeVersionedModels(ws.modelStore);
     fs.mkdirSync(path.join(ws.dir, 'tmp'));
     workRoot = path.join(ws.dir, 'tmp', 'tsserve-models');
     server = await startBackground(scope, ws, ['--dt', '--enable-model-api'], { env: { TMPDIR: path.join(ws.dir, 'tmp') } });

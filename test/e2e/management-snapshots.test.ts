@@ -7,12 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildMar, buildZip, manifestJson, sharedModelBytes } from '../fixtures/archive-builder.js';
+import { writeVersionedModels } from '../fixtures/archive-builder.js';
 import { httpRequest, makeWorkspace, runTsserve, startBackground, type Workspace } from '../helpers/tsserve.js';
 
 type Json = Record<string, unknown>;
 
-const SNAPSHOT_NAME = /^\d{17}-(startup|snapshot|shutdown)\.cfg$/;
 
 function snapshotDir(ws: Workspace): string {
   return path.join(ws.dir, 'logs', 'config');
@@ -79,21 +78,10 @@ async function predict(base: string, url: string, input: unknown): Promise<numbe
   return res.json<unknown[]>().flat(3) as number[];
 }
 
-async function writeModels(ws: Workspace): Promise<void> {
-  fs.writeFileSync(path.join(ws.modelStore, 'add.mar'), await buildMar());
-  fs.writeFileSync(path.join(ws.modelStore, 'm-1.mar'), await buildMar({ modelName: 'm', modelVersion: '1.0' }));
-  fs.writeFileSync(
-    path.join(ws.modelStore, 'm-2.mar'),
-    await buildZip([
-      { name: 'MAR-INF/MANIFEST.json', data: manifestJson({ modelName: 'm', modelVersion: '2.0', serializedFile: 'mlp.onnx' }) },
-      { name: 'mlp.onnx', data: await sharedModelBytes('mlp.onnx') },
-    ]),
-  );
-}
 
 test('snapshots follow every change, and a restart without --models restores models, versions, default and workers', async (t) => {
   const ws = makeWorkspace(t);
-  await writeModels(ws);
+  await writeVersionedModels(ws.modelStore);
   const first = await startBackground(t, ws, ['--dt', '--enable-model-api']);
   const call = api(first.addresses.management);
   const startup = snapshots(ws);
@@ -176,7 +164,7 @@ test('snapshots follow every change, and a restart without --models restores mod
 
 test('--ncs writes no snapshot and ignores existing ones', async (t) => {
   const ws = makeWorkspace(t);
-  await writeModels(ws);
+  await writeVersionedModels(ws.modelStore);
   // A snapshot that would register "add" if it were read.
   fs.mkdirSync(snapshotDir(ws), { recursive: true });
   const stale = '20200101000000000-snapshot.cfg';
@@ -195,7 +183,7 @@ test('--ncs writes no snapshot and ignores existing ones', async (t) => {
 
 test('corrupt or empty newest snapshots fall back to the previous one with a warning; a missing archive stops the start', async (t) => {
   const ws = makeWorkspace(t);
-  await writeModels(ws);
+  await writeVersionedModels(ws.modelStore);
   fs.mkdirSync(snapshotDir(ws), { recursive: true });
   // The previous snapshot, in the shape TorchServe itself writes (spec §11).
   const good = '20240101000000000-snapshot.cfg';
