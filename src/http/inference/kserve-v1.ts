@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendJson } from '../common.js';
 import { MethodNotAllowedError, ResourceNotFoundError } from '../../errors.js';
 import type { InferenceRequest } from '../../workers/types.js';
-import { accessibleModelNames, canAccess, dropContentType, inferenceAction, resolveModel, runInference, type InferenceContext } from './context.js';
+import { accessibleModelNames, dropContentType, inferenceAction, resolveModel, runInference, type InferenceContext } from './context.js';
 import { isModelReady } from './health.js';
 import { modelNotReady, OipError, toOipError } from './oip-error.js';
 import { INFERENCE_METHODS, modelOpenApi, routeDoc } from './predictions.js';
