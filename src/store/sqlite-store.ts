@@ -10,11 +10,28 @@
  *
  * Concurrency: better-sqlite3 is synchronous, so a single call cannot interleave with another.
  * A transaction spans awaits, though, so transactions and plain calls are queued behind one
- * mutex; calls made inside a transaction (on its handle, or on this store from the same async
- * context) run in it instead of waiting (no self-deadlock). Other processes sharing the file
- * (replicas on one host) are serialised by `BEGIN IMMEDIATE` and the busy timeout.
+ * FIFO mutex. Inside `transaction(fn)`, every call must go through the `tx` handle `fn` receives
+ * (pass it down to helpers): a call on the store itself waits for the mutex, which its own
+ * transaction holds until `fn` returns, so it would never run. `tx.transaction(inner)` runs
+ * `inner` inline in the same transaction. Other processes sharing the file (replicas on one
+ * host) are serialised by `BEGIN IMMEDIATE` and the busy timeout.
+ *
+ * Why no AsyncLocalStorage to let such calls join the open transaction: an active
+ * AsyncLocalStorage makes Node (20, 22) install promise hooks, which every promise in the
+ * process then pays for: a few µs and extra garbage on each inference request, for the sake of
+ * rare admin transactions.
+ *
+ * Safety net for a call that forgot `tx`: a plain call (or `transaction`) made while a
+ * transaction is open arms a watchdog; if that same transaction is still open `txWaitLimitMs`
+ * later (default 10 s), the call is rejected with an Error naming the likely cause (its stack
+ * points at the caller), so the offending transaction fails and rolls back instead of hanging
+ * forever. A synchronous "a transaction is open, throw" check would be wrong: plain calls from
+ * other requests legitimately wait for an open transaction, and without async context the store
+ * cannot tell them apart from the forgetful caller. Real transactions here last milliseconds
+ * (the busy timeout bounds `BEGIN IMMEDIATE` at 5 s, and that wait happens before the
+ * transaction counts as open), so one staying open for 10 s is itself a bug. Calls made while no
+ * transaction is open (the hot path) arm nothing.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -294,7 +311,7 @@ class Mutex {
   }
 }
 
-type Runner = <T>(op: () => T) => Promise<T>;
+type Runner = <T>(name: string, op: () => T) => Promise<T>;
 
 /** Builds the async MetadataStore surface over the sync ops, running each through `run`. */
 function facade(
@@ -304,34 +321,46 @@ function facade(
   close: MetadataStore['close'],
 ): MetadataStore {
   return {
-    getGroup: (id) => run(() => ops.getGroup(id)),
-    findGroupByName: (name) => run(() => ops.findGroupByName(name)),
-    listGroups: () => run(() => ops.listGroups()),
-    insertGroup: (id, doc) => run(() => ops.insertGroup(id, doc)),
-    updateGroup: (id, doc, ifSeqNo) => run(() => ops.updateGroup(id, doc, ifSeqNo)),
-    deleteGroup: (id, ifSeqNo) => run(() => ops.deleteGroup(id, ifSeqNo)),
-    groupIndexExists: () => run(() => ops.groupIndexExists()),
-    getUser: (name) => run(() => ops.getUser(name)),
-    listUsers: () => run(() => ops.listUsers()),
-    putUser: (user) => run(() => ops.putUser(user)),
-    deleteUser: (name) => run(() => ops.deleteUser(name)),
-    getRoleMapping: (role) => run(() => ops.getRoleMapping(role)),
-    listRoleMappings: () => run(() => ops.listRoleMappings()),
-    putRoleMapping: (m) => run(() => ops.putRoleMapping(m)),
-    deleteRoleMapping: (role) => run(() => ops.deleteRoleMapping(role)),
-    getSettings: () => run(() => ops.getSettings()),
-    putSetting: (key, value) => run(() => ops.putSetting(key, value)),
+    getGroup: (id) => run('getGroup', () => ops.getGroup(id)),
+    findGroupByName: (name) => run('findGroupByName', () => ops.findGroupByName(name)),
+    listGroups: () => run('listGroups', () => ops.listGroups()),
+    insertGroup: (id, doc) => run('insertGroup', () => ops.insertGroup(id, doc)),
+    updateGroup: (id, doc, ifSeqNo) => run('updateGroup', () => ops.updateGroup(id, doc, ifSeqNo)),
+    deleteGroup: (id, ifSeqNo) => run('deleteGroup', () => ops.deleteGroup(id, ifSeqNo)),
+    groupIndexExists: () => run('groupIndexExists', () => ops.groupIndexExists()),
+    getUser: (name) => run('getUser', () => ops.getUser(name)),
+    listUsers: () => run('listUsers', () => ops.listUsers()),
+    putUser: (user) => run('putUser', () => ops.putUser(user)),
+    deleteUser: (name) => run('deleteUser', () => ops.deleteUser(name)),
+    getRoleMapping: (role) => run('getRoleMapping', () => ops.getRoleMapping(role)),
+    listRoleMappings: () => run('listRoleMappings', () => ops.listRoleMappings()),
+    putRoleMapping: (m) => run('putRoleMapping', () => ops.putRoleMapping(m)),
+    deleteRoleMapping: (role) => run('deleteRoleMapping', () => ops.deleteRoleMapping(role)),
+    getSettings: () => run('getSettings', () => ops.getSettings()),
+    putSetting: (key, value) => run('putSetting', () => ops.putSetting(key, value)),
     transaction,
     close,
   };
 }
+
+export type SqliteStoreOptions = {
+  /**
+   * A call on the store made while a transaction is open fails once that same transaction has
+   * stayed open this long (default 10 000 ms): almost certainly the call was made from inside the
+   * transaction without its `tx` handle and would otherwise wait forever (see the module comment).
+   */
+  txWaitLimitMs?: number;
+};
+
+const DEFAULT_TX_WAIT_LIMIT_MS = 10_000;
 
 /**
  * Opens (creating on first start, mode 0600: it holds password hashes) the SQLite file at
  * `file` — ':memory:' for tests — and applies pending migrations. Callers resolve a relative
  * `metadata_store` against the server's working directory first.
  */
-export function openSqliteStore(file: string, log: Logger): MetadataStore {
+export function openSqliteStore(file: string, log: Logger, opts: SqliteStoreOptions = {}): MetadataStore {
+  const waitLimitMs = opts.txWaitLimitMs ?? DEFAULT_TX_WAIT_LIMIT_MS;
   const inMemory = file === ':memory:';
   const location = inMemory ? file : path.resolve(file);
   if (!inMemory && !existsSync(location)) {
@@ -359,15 +388,48 @@ export function openSqliteStore(file: string, log: Logger): MetadataStore {
 
   const ops = new Ops(db);
   const mutex = new Mutex();
-  const context = new AsyncLocalStorage<symbol>();
-  let openTx: symbol | undefined;
+  /** Identity of the transaction holding the mutex between BEGIN and COMMIT/ROLLBACK. */
+  let openTx: object | undefined;
   let closed = false;
 
-  const insideOpenTx = (): boolean => openTx !== undefined && context.getStore() === openTx;
+  /**
+   * Takes the mutex for a plain call or a top-level transaction. While a transaction is open,
+   * a watchdog rejects the wait once that same transaction has stayed open `waitLimitMs` (the
+   * module comment says why); the slot still queued in the mutex is released as soon as it comes up.
+   */
+  const acquire = (name: string): Promise<() => void> => {
+    const pending = mutex.lock();
+    if (openTx === undefined) return pending;
+    // Created now so its stack names the caller (the code that should have used `tx`).
+    const blocked = new Error(
+      `metadata store ${name}() waited ${waitLimitMs} ms for a transaction that stayed open: ` +
+        'a call made inside transaction(fn) must use the tx handle, not the store (it waits for its own transaction)',
+    );
+    return new Promise((resolve, reject) => {
+      let watched = openTx;
+      let timedOut = false;
+      let timer: NodeJS.Timeout;
+      const check = (): void => {
+        if (watched !== undefined && watched === openTx) {
+          timedOut = true;
+          log.error({ err: blocked, call: name }, 'store call blocked by an open transaction');
+          reject(blocked);
+          return;
+        }
+        watched = openTx;
+        timer = setTimeout(check, waitLimitMs);
+      };
+      timer = setTimeout(check, waitLimitMs);
+      void pending.then((release) => {
+        if (timedOut) return release();
+        clearTimeout(timer);
+        resolve(release);
+      });
+    });
+  };
 
-  const runTop: Runner = async (op) => {
-    if (insideOpenTx()) return op();
-    const release = await mutex.lock();
+  const runTop: Runner = async (name, op) => {
+    const release = await acquire(name);
     try {
       return op();
     } finally {
@@ -376,24 +438,25 @@ export function openSqliteStore(file: string, log: Logger): MetadataStore {
   };
 
   const transaction = async <T>(fn: (tx: MetadataStore) => Promise<T>): Promise<T> => {
-    if (insideOpenTx()) return fn(store);
-    const release = await mutex.lock();
-    const token = Symbol('tx');
+    const release = await acquire('transaction');
+    const token = {};
     let active = true;
-    const runTx: Runner = async (op) => {
-      if (!active) throw new Error('transaction handle used after the transaction ended');
+    const ended = (): Error => new Error('transaction handle used after the transaction ended');
+    const runTx: Runner = async (_name, op) => {
+      if (!active) throw ended();
       return op();
     };
     const tx: MetadataStore = facade(
       ops,
       runTx,
-      (inner) => inner(tx),
+      // Already inside: run inline, same transaction (no nesting, no savepoint).
+      (inner) => (active ? inner(tx) : Promise.reject(ended())),
       () => Promise.reject(new Error('cannot close the store from inside a transaction')),
     );
     try {
       db.exec('BEGIN IMMEDIATE');
       openTx = token;
-      const result = await context.run(token, () => fn(tx));
+      const result = await fn(tx);
       db.exec('COMMIT');
       return result;
     } catch (err) {
@@ -418,8 +481,7 @@ export function openSqliteStore(file: string, log: Logger): MetadataStore {
     }
   };
 
-  const store = facade(ops, runTop, transaction, close);
-  return store;
+  return facade(ops, runTop, transaction, close);
 }
 
 function latestVersion(): number {

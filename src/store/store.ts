@@ -6,7 +6,10 @@
  * - every method is async (a network database needs it; SQLite simply resolves at once);
  * - `transaction(fn)` runs `fn` with a handle whose calls are all part of one transaction; it
  *   commits when `fn` resolves and rolls back when it throws (with PostgreSQL: BEGIN on a pooled
- *   client, the same client for every call on the handle);
+ *   client, the same client for every call on the handle). Inside `fn` every call goes through
+ *   that handle (pass `tx` down to helpers): the store itself is not joined implicitly (no async
+ *   context tracking, it would slow every promise in the process) and a call on it waits for the
+ *   transaction to end, which it never does;
  * - groups carry OpenSearch's optimistic-concurrency pair (`seqNo`, `version`): `updateGroup` and
  *   `deleteGroup` take the `seqNo` the caller read and fail with `StoreConflictError('version')`
  *   when the row changed meanwhile (model-groups.md §10.2: "conditional on the document's sequence
@@ -140,7 +143,10 @@ export interface MetadataStore {
 
   /**
    * Runs `fn` in one transaction: commit on resolve, rollback on throw. Calls on `tx` belong to
-   * it; transactions are serialised. Calling `transaction` on `tx` runs inline (no nesting).
+   * it; transactions are serialised. Inside `fn`, use `tx` for EVERY call, also in helpers it
+   * calls: a call on this store (or a service holding it) waits for the transaction to end, i.e.
+   * deadlocks (the SQLite store fails such a call after a time limit rather than hang). Calling
+   * `transaction` on `tx` runs inline (no nesting). `tx` must not be used after `fn` settled.
    */
   transaction<T>(fn: (tx: MetadataStore) => Promise<T>): Promise<T>;
 

@@ -124,28 +124,106 @@ test('users, role mappings and settings round-trip', async (t) => {
   assert.deepEqual(await store.getSettings(), { 'a.b': 'true' });
 });
 
-test('transactions: commit, rollback, serialisation, and calls on the store from inside one', async (t) => {
+/** Resolves after `ms`; a test's own sleep. */
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Tracks whether a promise settled yet, without awaiting it. */
+function track<T>(p: Promise<T>): { settled: () => boolean; promise: Promise<T> } {
+  let done = false;
+  const promise = p.finally(() => (done = true));
+  return { settled: () => done, promise };
+}
+
+test('transactions: tx sees its own uncommitted writes; other callers wait, then see the commit', async (t) => {
   const store = open(t, ':memory:');
+  let insideTx!: () => void;
+  const txStarted = new Promise<void>((r) => (insideTx = r));
+  let finish!: () => void;
+  const mayFinish = new Promise<void>((r) => (finish = r));
+
+  const txDone = store.transaction(async (tx) => {
+    await tx.insertGroup('g', doc('g'));
+    await tx.putSetting('k', 'v');
+    assert.equal((await tx.getGroup('g'))?.id, 'g', 'tx reads its own write');
+    assert.deepEqual(await tx.getSettings(), { k: 'v' });
+    insideTx();
+    await mayFinish;
+    return 'result';
+  });
+  await txStarted;
+  // Plain calls and another transaction from "other requests" queue behind the open one.
+  const read = track(store.getGroup('g'));
+  const settings = track(store.getSettings());
+  const other = track(store.transaction(async (tx) => (await tx.getSettings()).k));
+  await sleep(30);
+  assert.equal(read.settled() || settings.settled() || other.settled(), false, 'they wait for the open transaction');
+  finish();
+  assert.equal(await txDone, 'result');
+  assert.equal((await read.promise)?.id, 'g', 'the waiting reader sees the committed group');
+  assert.deepEqual(await settings.promise, { k: 'v' });
+  assert.equal(await other.promise, 'v');
+});
+
+test('transactions: a throw rolls back every write of the transaction', async (t) => {
+  const store = open(t, ':memory:');
+  await store.putSetting('keep', '1');
   await assert.rejects(
     store.transaction(async (tx) => {
       await tx.insertGroup('x', doc('x'));
+      await tx.putUser({ name: 'u', passwordHash: 'h', backendRoles: [], attributes: {}, description: '' });
       await tx.putSetting('k', 'v');
+      await tx.putSetting('keep', null);
       throw new Error('boom');
     }),
     /boom/,
   );
   assert.equal(await store.getGroup('x'), undefined, 'rolled back');
-  assert.deepEqual(await store.getSettings(), {});
+  assert.equal(await store.getUser('u'), undefined);
+  assert.deepEqual(await store.getSettings(), { keep: '1' });
+  assert.equal(await store.groupIndexExists(), false, 'the index marker too');
+  // A failed conflict check inside a transaction also rolls back the earlier writes.
+  await store.insertGroup('a', doc('a'));
+  await assert.rejects(
+    store.transaction(async (tx) => {
+      await tx.insertGroup('b', doc('b'));
+      await tx.insertGroup('c', doc('a'));
+    }),
+    (e: unknown) => e instanceof StoreConflictError && e.kind === 'name',
+  );
+  assert.deepEqual((await store.listGroups()).map((g) => g.id), ['a']);
+});
 
-  // Same async context: the outer store joins the open transaction instead of deadlocking.
+test('transactions: tx.transaction runs inline in the same transaction', async (t) => {
+  const store = open(t, ':memory:');
   await store.transaction(async (tx) => {
     await tx.insertGroup('y', doc('y'));
-    assert.equal((await store.getGroup('y'))?.id, 'y');
-    await store.transaction(async (inner) => inner.putSetting('nested', '1'));
+    const seen = await tx.transaction(async (inner) => {
+      assert.equal(inner, tx, 'the same handle');
+      await inner.putSetting('nested', '1');
+      return (await inner.getGroup('y'))?.id;
+    });
+    assert.equal(seen, 'y', 'inner sees the outer uncommitted write');
+    assert.deepEqual(await tx.getSettings(), { nested: '1' });
   });
   assert.deepEqual(await store.getSettings(), { nested: '1' });
+  assert.equal((await store.getGroup('y'))?.id, 'y');
 
-  // Concurrent read-modify-write transactions do not lose updates.
+  // An inner throw that escapes rolls back the whole transaction (there is no savepoint).
+  await assert.rejects(
+    store.transaction(async (tx) => {
+      await tx.putSetting('outer', '1');
+      await tx.transaction(async (inner) => {
+        await inner.putSetting('inner', '1');
+        throw new Error('inner boom');
+      });
+    }),
+    /inner boom/,
+  );
+  assert.deepEqual(await store.getSettings(), { nested: '1' });
+});
+
+test('transactions: concurrent read-modify-write transactions do not lose updates', async (t) => {
+  const store = open(t, ':memory:');
   await store.insertGroup('ctr', doc('ctr'));
   await Promise.all(
     Array.from({ length: 20 }, () =>
@@ -157,13 +235,130 @@ test('transactions: commit, rollback, serialisation, and calls on the store from
     ),
   );
   assert.equal((await store.getGroup('ctr'))!.doc.latest_version, 20);
+});
 
-  // A handle used after its transaction ended is refused.
+test('transactions: the handle is refused after the end; close is refused inside', async (t) => {
+  const store = open(t, ':memory:');
   let leaked: MetadataStore | undefined;
   await store.transaction(async (tx) => {
+    await assert.rejects(tx.close(), /cannot close the store from inside a transaction/);
     leaked = tx;
   });
   await assert.rejects(leaked!.getSettings(), /after the transaction ended/);
+  await assert.rejects(leaked!.putSetting('k', 'v'), /after the transaction ended/);
+  await assert.rejects(leaked!.transaction(async (tx) => tx.putSetting('k', 'v')), /after the transaction ended/);
+  // Also after a rollback.
+  await assert.rejects(
+    store.transaction(async (tx) => {
+      leaked = tx;
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
+  await assert.rejects(leaked!.getGroup('x'), /after the transaction ended/);
+  assert.deepEqual(await store.getSettings(), {});
+});
+
+test('a store call made inside a transaction without tx fails loudly instead of hanging', async (t) => {
+  const store = openSqliteStore(':memory:', silentLogger(), { txWaitLimitMs: 100 });
+  t.after(() => store.close());
+  const started = Date.now();
+  await assert.rejects(
+    store.transaction(async (tx) => {
+      await tx.putSetting('k', 'v');
+      await store.getSettings(); // the mistake: the outer store, not tx
+    }),
+    (e: unknown) => e instanceof Error && /getSettings\(\) waited 100 ms .*must use the tx handle/.test(e.message),
+  );
+  assert.ok(Date.now() - started < 5000, 'failed within the limit, not a hang');
+  assert.deepEqual(await store.getSettings(), {}, 'the transaction rolled back');
+
+  // Same for a nested transaction started on the store instead of on tx.
+  await assert.rejects(
+    store.transaction(async (tx) => {
+      await tx.putSetting('k', 'v');
+      await store.transaction(async (inner) => inner.putSetting('n', '1'));
+    }),
+    /transaction\(\) waited 100 ms/,
+  );
+  // The store keeps working, and the abandoned queue slots were released.
+  await store.putSetting('after', '1');
+  assert.deepEqual(await store.getSettings(), { after: '1' });
+  assert.equal(await store.transaction(async (tx) => (await tx.getSettings()).after), '1');
+});
+
+test('the deadlock watchdog does not fail callers that legitimately wait behind many short transactions', async (t) => {
+  const store = openSqliteStore(':memory:', silentLogger(), { txWaitLimitMs: 300 });
+  t.after(() => store.close());
+  let n = 0;
+  let inFirst!: () => void;
+  const firstOpen = new Promise<void>((r) => (inFirst = r));
+  // 10 transactions of ~50 ms each: the reader below waits ~500 ms in all, longer than the
+  // limit, but no single transaction stays open for the limit.
+  const txs = Array.from({ length: 10 }, (_, i) =>
+    store.transaction(async (tx) => {
+      if (i === 0) inFirst();
+      await sleep(50);
+      await tx.putSetting('n', String(++n));
+    }),
+  );
+  await firstOpen;
+  const started = Date.now();
+  const settings = await store.getSettings();
+  assert.ok(Date.now() - started >= 300, `waited longer than the limit (${Date.now() - started} ms)`);
+  assert.deepEqual(settings, { n: '10' }, 'queued behind all ten, FIFO');
+  await Promise.all(txs);
+});
+
+test('using the store does not turn on promise hooks (no AsyncLocalStorage)', { timeout: 20_000 }, async (t) => {
+  const dir = tempDir(t);
+  const moduleUrl = pathToFileURL(path.join(REPO_ROOT, 'dist/src/store/sqlite-store.js')).href;
+  const script = path.join(dir, 'probe.mjs');
+  // Without promise hooks, promise continuations get no async id of their own: executionAsyncId()
+  // is the same before and after an await. An active AsyncLocalStorage (Node 20/22) enables the
+  // hooks for the whole process, which the control at the end demonstrates.
+  writeFileSync(
+    script,
+    `import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
+import { openSqliteStore } from ${JSON.stringify(moduleUrl)};
+async function hooksOn() { const before = executionAsyncId(); await null; return executionAsyncId() !== before; }
+const log = { info() {}, error() {}, child() { return log; } };
+const store = openSqliteStore(':memory:', log);
+let inside = false;
+await store.transaction(async (tx) => {
+  await tx.insertGroup('g', { name: 'g', latest_version: 0, access: 'public', created_time: 1, last_updated_time: 1 });
+  await tx.transaction(async (inner) => inner.putSetting('k', 'v'));
+  inside = await hooksOn();
+});
+await store.getGroup('g');
+const afterStore = inside || (await hooksOn());
+await store.close();
+new AsyncLocalStorage().run(1, () => {});
+process.stdout.write(JSON.stringify({ afterStore, control: await hooksOn() }));
+`,
+  );
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`probe timed out: ${stderr}`));
+    }, 15_000);
+    child.on('exit', (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  assert.equal(code, 0, stderr);
+  const result = JSON.parse(stdout) as { afterStore: boolean; control: boolean };
+  if (!result.control) {
+    t.skip('AsyncLocalStorage does not use promise hooks on this Node version; nothing to observe');
+    return;
+  }
+  assert.equal(result.afterStore, false, 'the store enabled promise hooks');
 });
 
 test('data survives close and reopen', async (t) => {
