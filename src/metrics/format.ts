@@ -1,7 +1,7 @@
 /**
  * Pure text formatters for metrics: TorchServe's Prometheus exposition (Java simpleclient 0.9
  * `TextFormat.write004`) and its log-mode line (`LogMetric#buildMetricString`), spec §10.1, §10.3.
- * No prom-client here: metrics.ts turns prom-client's values into `MetricFamily` first.
+ * metrics.ts turns its series into `MetricFamily` values first.
  */
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';

@@ -1,7 +1,8 @@
 /**
- * The one metrics object (STYLE.md "metrics/"): prom-client metrics in a private Registry, fed
- * through the MetricsSink methods, rendered as TorchServe's Prometheus text (spec §10.1) or
- * written to the metrics log (spec §10.3), depending on metrics_mode:
+ * The one metrics object (STYLE.md "metrics/"): plain series (series.ts: prom-client's semantics
+ * without its label hashing on every update) fed through the MetricsSink methods, rendered as
+ * TorchServe's Prometheus text (spec §10.1) or written to the metrics log (spec §10.3), depending
+ * on metrics_mode:
  *
  *   prometheus  /metrics serves every family below
  *   log         /metrics answers an empty body; every metric_time_interval the changes since the
@@ -13,10 +14,10 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import { formatExposition, formatGoDouble, formatLogLine, type MetricFamily, type MetricType, type Sample } from './format.js';
+import { HistogramFamily, ScalarFamily, assertGaugeValue, assertObservable, type HistogramSeries, type ScalarSeries } from './series.js';
 import { SystemSampler, type SystemReading } from './system-metrics.js';
 import type { ApiName, MetricsSink } from './types.js';
 
@@ -113,17 +114,38 @@ export type MetricsRegistryOptions = {
   now?: () => number;
 };
 
-type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
-type Labels = Record<string, string>;
+type Family = { def: MetricDefinition } & ({ kind: 'scalar'; store: ScalarFamily } | { kind: 'histogram'; store: HistogramFamily });
+
+/**
+ * The series one (model, version) pair touches, found once per pair and kept: the request path
+ * then costs two Map look-ups and a few property writes. Each field is created on its family's
+ * first update, so series appear (and keep their order) exactly as they did in prom-client.
+ */
+type ModelSeries = {
+  /** model_name, model_version, hostname (TorchServe's ts_* families). */
+  readonly tsLabels: readonly string[];
+  /** model_name, model_version (our tsserve_* families). */
+  readonly ourLabels: readonly string[];
+  requests?: ScalarSeries;
+  latency?: HistogramSeries;
+  queueLatency?: HistogramSeries;
+  batchSize?: HistogramSeries;
+  queueDepth?: ScalarSeries;
+  restarts?: ScalarSeries;
+};
+
+/** HandlerTime and PredictionTime are labelled by model name only. */
+type ModelNameSeries = { readonly labels: readonly string[]; handler?: ScalarSeries; prediction?: ScalarSeries };
 
 export class MetricsRegistry implements MetricsSink {
   readonly contentType = PROMETHEUS_CONTENT_TYPE;
 
-  readonly #registry = new Registry();
-  readonly #metrics = new Map<string, AnyMetric>();
-  readonly #definitions = new Map<string, MetricDefinition>();
+  /** Defined families in exposition order. */
+  readonly #families = new Map<string, Family>();
   readonly #mode: Config['metricsMode'];
   readonly #hostname: string;
+  /** Label values of the host-level families: Level, Hostname. */
+  readonly #hostValues: readonly string[];
   readonly #log: Logger;
   readonly #metricsLog: Logger;
   readonly #modelMetricsLog: Logger;
@@ -133,15 +155,34 @@ export class MetricsRegistry implements MetricsSink {
   #timer: { unref(): unknown } | undefined;
   #pending: Promise<void> | undefined;
   #closed = false;
-  /** Log mode: cumulative value of each counter/histogram series at the previous write. */
-  readonly #logged = new Map<string, number>();
-  /** Log mode: gauge series set since the previous write. */
-  readonly #dirtyGauges = new Set<string>();
+
+  // Families and series of the per-request calls, resolved once.
+  readonly #requests2xx: ScalarFamily;
+  readonly #requests4xx: ScalarFamily;
+  readonly #requests5xx: ScalarFamily;
+  readonly #requestsTotal: ScalarFamily;
+  readonly #latency: HistogramFamily;
+  readonly #queueLatency: HistogramFamily;
+  readonly #queueTime: ScalarFamily;
+  readonly #workerThreadTime: ScalarFamily;
+  readonly #handlerTime: ScalarFamily;
+  readonly #predictionTime: ScalarFamily;
+  readonly #batchSize: HistogramFamily;
+  readonly #queueDepth: ScalarFamily;
+  readonly #restarts: ScalarFamily;
+  #requests2xxSeries: ScalarSeries | undefined;
+  #requests4xxSeries: ScalarSeries | undefined;
+  #requests5xxSeries: ScalarSeries | undefined;
+  #queueTimeSeries: ScalarSeries | undefined;
+  #workerThreadTimeSeries: ScalarSeries | undefined;
+  readonly #models = new Map<string, Map<string, ModelSeries>>();
+  readonly #modelNames = new Map<string, ModelNameSeries>();
 
   constructor(options: MetricsRegistryOptions) {
     const { config } = options;
     this.#mode = config.metricsMode;
     this.#hostname = options.hostname ?? os.hostname();
+    this.#hostValues = ['Host', this.#hostname];
     this.#log = options.log;
     this.#metricsLog = options.metricsLog ?? options.log;
     this.#modelMetricsLog = options.modelMetricsLog ?? this.#metricsLog;
@@ -151,8 +192,27 @@ export class MetricsRegistry implements MetricsSink {
     const systemEnabled = !config.disableSystemMetrics;
     for (const def of METRIC_DEFINITIONS as readonly MetricDefinition[]) {
       if (def.origin === 'system' && !systemEnabled) continue;
-      this.#define(def);
+      this.#families.set(
+        def.name,
+        def.type === 'histogram'
+          ? { def, kind: 'histogram', store: new HistogramFamily(def.buckets ?? []) }
+          : { def, kind: 'scalar', store: new ScalarFamily() },
+      );
     }
+    this.#requests2xx = this.#scalar('Requests2XX');
+    this.#requests4xx = this.#scalar('Requests4XX');
+    this.#requests5xx = this.#scalar('Requests5XX');
+    this.#requestsTotal = this.#scalar('ts_inference_requests_total');
+    this.#latency = this.#histogram('ts_inference_latency_microseconds');
+    this.#queueLatency = this.#histogram('ts_queue_latency_microseconds');
+    this.#queueTime = this.#scalar('QueueTime');
+    this.#workerThreadTime = this.#scalar('WorkerThreadTime');
+    this.#handlerTime = this.#scalar('HandlerTime');
+    this.#predictionTime = this.#scalar('PredictionTime');
+    this.#batchSize = this.#histogram('tsserve_batch_size');
+    this.#queueDepth = this.#scalar('tsserve_queue_depth');
+    this.#restarts = this.#scalar('tsserve_worker_restarts_total');
+
     if (systemEnabled) {
       this.#sampler = new SystemSampler(options.diskPath ?? path.parse(process.cwd()).root);
       // First reading now, so the first scrape already has host metrics (TorchServe schedules
@@ -169,43 +229,58 @@ export class MetricsRegistry implements MetricsSink {
 
   httpResponse(status: number): void {
     // spec §10.2: 5XX counts everything that is neither 2xx nor 4xx.
-    const name = status >= 200 && status < 300 ? 'Requests2XX' : status >= 400 && status < 500 ? 'Requests4XX' : 'Requests5XX';
-    this.#counter(name).inc(this.#hostLabels());
+    if (status >= 200 && status < 300) (this.#requests2xxSeries ??= this.#requests2xx.series(this.#hostValues)).value += 1;
+    else if (status >= 400 && status < 500) (this.#requests4xxSeries ??= this.#requests4xx.series(this.#hostValues)).value += 1;
+    else (this.#requests5xxSeries ??= this.#requests5xx.series(this.#hostValues)).value += 1;
   }
 
   inferenceRequest(model: string, version: string): void {
-    this.#counter('ts_inference_requests_total').inc(this.#tsModelLabels(model, version));
+    const m = this.#model(model, version);
+    (m.requests ??= this.#requestsTotal.series(m.tsLabels)).value += 1;
   }
 
   inferenceDone(model: string, version: string, latencyMicros: number, queueMicros: number): void {
-    const labels = this.#tsModelLabels(model, version);
-    this.#histogram('ts_inference_latency_microseconds').observe(labels, latencyMicros);
-    this.#histogram('ts_queue_latency_microseconds').observe(labels, queueMicros);
-    this.#setGauge('QueueTime', this.#hostLabels(), queueMicros / 1000);
+    const m = this.#model(model, version);
+    assertObservable(latencyMicros);
+    (m.latency ??= this.#latency.series(m.tsLabels)).observe(latencyMicros);
+    assertObservable(queueMicros);
+    (m.queueLatency ??= this.#queueLatency.series(m.tsLabels)).observe(queueMicros);
+    const queueMillis = queueMicros / 1000;
+    setGauge((this.#queueTimeSeries ??= this.#queueTime.series(this.#hostValues)), queueMillis);
   }
 
   batchRun(model: string, version: string, size: number, handlerMillis: number, workerThreadMillis?: number): void {
-    this.#histogram('tsserve_batch_size').observe({ model_name: model, model_version: version }, size);
-    const modelLabels = { ModelName: model, Level: 'Model', Hostname: this.#hostname };
-    this.#setGauge('HandlerTime', modelLabels, handlerMillis);
-    this.#setGauge('PredictionTime', modelLabels, handlerMillis);
-    if (workerThreadMillis !== undefined) this.#setGauge('WorkerThreadTime', this.#hostLabels(), workerThreadMillis);
+    const m = this.#model(model, version);
+    assertObservable(size);
+    (m.batchSize ??= this.#batchSize.series(m.ourLabels)).observe(size);
+    let n = this.#modelNames.get(model);
+    if (n === undefined) this.#modelNames.set(model, (n = { labels: [model, 'Model', this.#hostname] }));
+    assertGaugeValue(handlerMillis);
+    setGauge((n.handler ??= this.#handlerTime.series(n.labels)), handlerMillis);
+    setGauge((n.prediction ??= this.#predictionTime.series(n.labels)), handlerMillis);
+    if (workerThreadMillis !== undefined) {
+      assertGaugeValue(workerThreadMillis);
+      setGauge((this.#workerThreadTimeSeries ??= this.#workerThreadTime.series(this.#hostValues)), workerThreadMillis);
+    }
   }
 
   queueDepth(model: string, version: string, depth: number): void {
-    this.#setGauge('tsserve_queue_depth', { model_name: model, model_version: version }, depth);
+    const m = this.#model(model, version);
+    assertGaugeValue(depth);
+    setGauge((m.queueDepth ??= this.#queueDepth.series(m.ourLabels)), depth);
   }
 
   workerRestart(model: string, version: string): void {
-    this.#counter('tsserve_worker_restarts_total').inc({ model_name: model, model_version: version });
+    const m = this.#model(model, version);
+    (m.restarts ??= this.#restarts.series(m.ourLabels)).value += 1;
   }
 
   workerLoaded(workerName: string, loadMillis: number): void {
-    this.#setGauge('WorkerLoadTime', { WorkerName: workerName, ...this.#hostLabels() }, loadMillis);
+    this.#setGauge('WorkerLoadTime', [workerName, ...this.#hostValues], loadMillis);
   }
 
   authFailure(api: ApiName): void {
-    this.#counter('tsserve_auth_failures_total').inc({ api });
+    this.#scalar('tsserve_auth_failures_total').series([api]).value += 1;
   }
 
   // ---- output ----------------------------------------------------------------------------------
@@ -219,7 +294,7 @@ export class MetricsRegistry implements MetricsSink {
   async render(names?: readonly string[]): Promise<string> {
     if (this.#mode === 'log') return '';
     await this.#pending;
-    let families = await this.#families();
+    let families = this.#snapshot();
     if (this.#mode === 'legacy') families = families.filter((f) => LEGACY_METRICS.has(f.name));
     if (names !== undefined && names.length > 0) families = filterFamilies(families, new Set(names));
     return formatExposition(families);
@@ -229,8 +304,7 @@ export class MetricsRegistry implements MetricsSink {
   async collectSystemMetrics(): Promise<void> {
     if (this.#sampler === undefined) return;
     const reading = await this.#sampler.read();
-    const labels = this.#hostLabels();
-    for (const name of SYSTEM_NAMES) this.#setGauge(name, labels, reading[name]);
+    for (const name of SYSTEM_NAMES) this.#setGauge(name, this.#hostValues, reading[name]);
   }
 
   /**
@@ -243,23 +317,25 @@ export class MetricsRegistry implements MetricsSink {
   async flushLog(): Promise<void> {
     if (this.#mode === 'prometheus') return;
     const timestampSec = Math.floor(this.#now() / 1000);
-    for (const family of await this.#families()) {
-      if (this.#mode === 'legacy' && LEGACY_METRICS.has(family.name)) continue;
-      const def = this.#definitions.get(family.name)!;
+    for (const family of this.#families.values()) {
+      const def = family.def;
+      if (this.#mode === 'legacy' && LEGACY_METRICS.has(def.name)) continue;
       const logger = def.origin === 'model' ? this.#modelMetricsLog : this.#metricsLog;
-      for (const { labels, value } of this.#logValues(def, family.samples)) {
+      for (const { labelValues, value } of logValues(family)) {
         const line = formatLogLine({
           name: def.name,
           unit: def.unit,
           value,
-          dimensions: labels.filter(([k]) => k !== 'Hostname' && k !== 'hostname'),
+          dimensions: labelPairs(def, labelValues).filter(([k]) => k !== 'Hostname' && k !== 'hostname'),
           hostname: this.#hostname,
           timestampSec,
         });
         logger.info(line);
       }
     }
-    this.#dirtyGauges.clear();
+    for (const family of this.#families.values()) {
+      if (family.kind === 'scalar' && family.def.type === 'gauge') for (const s of family.store.all()) s.dirty = false;
+    }
   }
 
   /** Stops the collection timer; in log/legacy mode writes the last interval's changes. */
@@ -278,44 +354,36 @@ export class MetricsRegistry implements MetricsSink {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  #define(def: MetricDefinition): void {
-    const common = {
-      name: def.name,
-      help: def.help ?? `Torchserve prometheus ${def.type} metric with unit: ${def.unit}`,
-      labelNames: [...def.labelNames],
-      registers: [this.#registry],
-    };
-    const metric =
-      def.type === 'counter'
-        ? new Counter(common)
-        : def.type === 'gauge'
-          ? new Gauge(common)
-          : new Histogram({ ...common, buckets: [...(def.buckets ?? [])] });
-    this.#metrics.set(def.name, metric);
-    this.#definitions.set(def.name, def);
+  /** A counter or gauge family that is always defined. */
+  #scalar(name: MetricName): ScalarFamily {
+    const family = this.#families.get(name);
+    if (family?.kind !== 'scalar') throw new Error(`no counter or gauge ${name}`);
+    return family.store;
   }
 
-  #counter(name: MetricName): Counter<string> {
-    return this.#metrics.get(name) as Counter<string>;
+  #histogram(name: MetricName): HistogramFamily {
+    const family = this.#families.get(name);
+    if (family?.kind !== 'histogram') throw new Error(`no histogram ${name}`);
+    return family.store;
   }
 
-  #histogram(name: MetricName): Histogram<string> {
-    return this.#metrics.get(name) as Histogram<string>;
+  /** Sets a gauge by label values; a family left undefined (system metrics off) is ignored. */
+  #setGauge(name: MetricName, labelValues: readonly string[], value: number): void {
+    const family = this.#families.get(name);
+    if (family?.kind !== 'scalar') return;
+    assertGaugeValue(value);
+    setGauge(family.store.series(labelValues), value);
   }
 
-  #setGauge(name: MetricName, labels: Labels, value: number): void {
-    const gauge = this.#metrics.get(name) as Gauge<string> | undefined;
-    if (gauge === undefined) return;
-    gauge.set(labels, value);
-    if (this.#mode !== 'prometheus') this.#dirtyGauges.add(seriesKey(name, this.#definitions.get(name)!, labels));
-  }
-
-  #hostLabels(): Labels {
-    return { Level: 'Host', Hostname: this.#hostname };
-  }
-
-  #tsModelLabels(model: string, version: string): Labels {
-    return { model_name: model, model_version: version, hostname: this.#hostname };
+  #model(model: string, version: string): ModelSeries {
+    let byVersion = this.#models.get(model);
+    if (byVersion === undefined) this.#models.set(model, (byVersion = new Map()));
+    let m = byVersion.get(version);
+    if (m === undefined) {
+      m = { tsLabels: [model, version, this.#hostname], ourLabels: [model, version] };
+      byVersion.set(version, m);
+    }
+    return m;
   }
 
   #startTick(flush: boolean): void {
@@ -337,64 +405,72 @@ export class MetricsRegistry implements MetricsSink {
     });
   }
 
-  /** prom-client's values as ordered families (labels in definition order, `le` last). */
-  async #families(): Promise<MetricFamily[]> {
+  /** Every family's current values (labels in definition order, `le` last). */
+  #snapshot(): MetricFamily[] {
     const out: MetricFamily[] = [];
-    for (const metric of await this.#registry.getMetricsAsJSON()) {
-      const def = this.#definitions.get(metric.name)!;
-      const samples: Sample[] = metric.values.map((v) => {
-        const raw = v.labels as Record<string, string | number | undefined>;
-        const labels: [string, string][] = def.labelNames.map((k) => [k, String(raw[k] ?? '')]);
-        if (raw.le !== undefined) labels.push(['le', typeof raw.le === 'number' ? formatGoDouble(raw.le) : String(raw.le)]);
-        const named = v as { metricName?: string };
-        return { name: named.metricName ?? metric.name, labels, value: v.value };
-      });
-      out.push({ name: metric.name, help: metric.help, type: def.type, samples });
+    for (const family of this.#families.values()) {
+      const def = family.def;
+      const help = def.help ?? `Torchserve prometheus ${def.type} metric with unit: ${def.unit}`;
+      const samples: Sample[] = [];
+      if (family.kind === 'scalar') {
+        for (const s of family.store.all()) samples.push({ name: def.name, labels: labelPairs(def, s.labelValues), value: s.value });
+      } else {
+        const bounds = family.store.upperBounds;
+        const les = bounds.map(formatGoDouble);
+        const bucketName = `${def.name}_bucket`;
+        for (const s of family.store.all()) {
+          const labels = labelPairs(def, s.labelValues);
+          let cumulative = 0;
+          for (let i = 0; i < bounds.length; i++) {
+            cumulative += s.bucketCounts[i]!;
+            samples.push({ name: bucketName, labels: [...labels, ['le', les[i]!]], value: cumulative });
+          }
+          samples.push({ name: bucketName, labels: [...labels, ['le', '+Inf']], value: s.count });
+          samples.push({ name: `${def.name}_sum`, labels, value: s.sum });
+          samples.push({ name: `${def.name}_count`, labels, value: s.count });
+        }
+      }
+      out.push({ name: def.name, help, type: def.type, samples });
     }
     return out;
   }
+}
 
-  /** The log-mode values of one family: see flushLog. */
-  #logValues(def: MetricDefinition, samples: readonly Sample[]): { labels: Sample['labels']; value: number }[] {
-    const out: { labels: Sample['labels']; value: number }[] = [];
-    if (def.type === 'gauge') {
-      for (const s of samples) {
-        if (this.#dirtyGauges.has(seriesKeyOf(def.name, s.labels))) out.push({ labels: s.labels, value: s.value });
+function setGauge(series: ScalarSeries, value: number): void {
+  series.value = value;
+  series.dirty = true;
+}
+
+function labelPairs(def: MetricDefinition, labelValues: readonly string[]): [string, string][] {
+  return def.labelNames.map((k, i) => [k, labelValues[i] ?? '']);
+}
+
+/**
+ * The log-mode values of one family (see flushLog), advancing each counter's and histogram's
+ * last logged value.
+ */
+function logValues(family: Family): { labelValues: readonly string[]; value: number }[] {
+  const out: { labelValues: readonly string[]; value: number }[] = [];
+  if (family.kind === 'scalar') {
+    for (const s of family.store.all()) {
+      if (family.def.type === 'gauge') {
+        if (s.dirty) out.push({ labelValues: s.labelValues, value: s.value });
+        continue;
       }
-    } else if (def.type === 'counter') {
-      for (const s of samples) {
-        const delta = this.#advance(seriesKeyOf(def.name, s.labels), s.value);
-        if (delta > 0) out.push({ labels: s.labels, value: delta });
-      }
-    } else {
-      const sums = new Map<string, Sample>();
-      for (const s of samples) if (s.name === `${def.name}_sum`) sums.set(seriesKeyOf(def.name, s.labels), s);
-      for (const s of samples) {
-        if (s.name !== `${def.name}_count`) continue;
-        const key = seriesKeyOf(def.name, s.labels);
-        const sum = sums.get(key);
-        const countDelta = this.#advance(`${key}\u0000count`, s.value);
-        const sumDelta = this.#advance(`${key}\u0000sum`, sum?.value ?? 0);
-        if (countDelta > 0) out.push({ labels: s.labels, value: sumDelta });
-      }
+      const delta = s.value - s.logged;
+      s.logged = s.value;
+      if (delta > 0) out.push({ labelValues: s.labelValues, value: delta });
     }
-    return out;
+  } else {
+    for (const s of family.store.all()) {
+      const countDelta = s.count - s.loggedCount;
+      const sumDelta = s.sum - s.loggedSum;
+      s.loggedCount = s.count;
+      s.loggedSum = s.sum;
+      if (countDelta > 0) out.push({ labelValues: s.labelValues, value: sumDelta });
+    }
   }
-
-  /** Records `value` as the last logged cumulative value of `key`; returns the increase. */
-  #advance(key: string, value: number): number {
-    const before = this.#logged.get(key) ?? 0;
-    this.#logged.set(key, value);
-    return value - before;
-  }
-}
-
-function seriesKey(name: string, def: MetricDefinition, labels: Labels): string {
-  return seriesKeyOf(name, def.labelNames.map((k) => [k, labels[k] ?? ''] as const));
-}
-
-function seriesKeyOf(name: string, labels: Sample['labels']): string {
-  return [name, ...labels.filter(([k]) => k !== 'le').map(([, v]) => v)].join('\u0001');
+  return out;
 }
 
 function filterFamilies(families: readonly MetricFamily[], names: ReadonlySet<string>): MetricFamily[] {
