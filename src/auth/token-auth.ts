@@ -7,7 +7,7 @@
  *   characters; longer is deliberately stronger (docs/compatibility.md "Security").
  * - Keys and headers are never logged.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
 import { KEY_FILE_NAME, deleteKeyFile, writeKeyFile, type ExpiringKey, type KeyFileContent } from './key-file.js';
@@ -21,7 +21,8 @@ export const KEY_BYTES = 18;
 /** Spec §4.3: `Authorization: Bearer <token>`, case-sensitive scheme, any whitespace run, one token. */
 const BEARER = /^Bearer\s+(\S+)$/;
 
-type KeyState = { key: string; digest: Buffer; expiresAtMs: number };
+/** `bytes` is the key's UTF-8 (ASCII) encoding, what a presented token is compared with. */
+type KeyState = { key: string; bytes: Buffer; expiresAtMs: number };
 
 export type TokenAuthOptions = {
   /** Directory that receives key_file.json (the server's working directory). */
@@ -39,6 +40,8 @@ export class TokenAuth {
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #keys: Record<KeyKind, KeyState>;
+  /** Holds a presented token's bytes for the comparison (every key has the same length). */
+  readonly #scratch: Buffer;
   /** Key file writes run one after another, each writing the state current when it starts. */
   #writes: Promise<void> = Promise.resolve();
   #closed = false;
@@ -56,6 +59,7 @@ export class TokenAuth {
       inference: this.#newKey(true),
       API: this.#newKey(false),
     };
+    this.#scratch = Buffer.alloc(this.#keys.API.bytes.length);
   }
 
   /** Generates the keys and writes the key file (replacing any stale one). Throws if it cannot. */
@@ -72,16 +76,23 @@ export class TokenAuth {
   }
 
   /**
-   * Whether `authorizationHeader` carries the current, unexpired key of `kind`. The comparison
-   * takes the same time whatever the supplied token is (SHA-256 digests of equal length are
-   * compared with timingSafeEqual), so neither content nor length leaks.
+   * Whether `authorizationHeader` carries the current, unexpired key of `kind`. The token's bytes
+   * are compared with the key's by timingSafeEqual, so the time taken does not depend on how much
+   * of a token of the key's length is right; other lengths fail at once, which tells only the key
+   * length, and that is public (KEY_BYTES).
    */
   check(kind: KeyKind, authorizationHeader: string | undefined): boolean {
     const state = this.#keys[kind];
     const match = typeof authorizationHeader === 'string' ? BEARER.exec(authorizationHeader) : null;
-    const supplied = digest(match ? match[1]! : '');
-    const equal = timingSafeEqual(supplied, state.digest);
-    return match !== null && equal && this.#now() < state.expiresAtMs;
+    return match !== null && this.#equalsKey(match[1]!, state.bytes) && this.#now() < state.expiresAtMs;
+  }
+
+  /** Constant-time for a token as long as the key; `#scratch` saves an allocation per request. */
+  #equalsKey(token: string, key: Buffer): boolean {
+    if (Buffer.byteLength(token, 'utf8') !== key.length) return false;
+    const scratch = this.#scratch;
+    scratch.write(token, 0, 'utf8');
+    return timingSafeEqual(scratch, key);
   }
 
   /**
@@ -116,7 +127,7 @@ export class TokenAuth {
 
   #newKey(expires: boolean): KeyState {
     const key = randomBytes(KEY_BYTES).toString('base64url');
-    return { key, digest: digest(key), expiresAtMs: expires ? this.#now() + this.#lifetimeMs : Number.POSITIVE_INFINITY };
+    return { key, bytes: Buffer.from(key, 'utf8'), expiresAtMs: expires ? this.#now() + this.#lifetimeMs : Number.POSITIVE_INFINITY };
   }
 
   #persist(): Promise<void> {
@@ -140,8 +151,4 @@ export function logAuthMode(log: Logger, tokenAuth: TokenAuth | undefined): void
 
 function entry(state: KeyState): ExpiringKey {
   return { key: state.key, 'expiration time': new Date(state.expiresAtMs).toISOString() };
-}
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
 }

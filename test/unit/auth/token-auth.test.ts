@@ -221,3 +221,18 @@ test('logAuthMode warns that the server is open when token authorization is disa
   logAuthMode(cap2.log, auth);
   assert.equal(cap2.lines(), '');
 });
+
+test('check compares every byte of a key-length token, and the bytes, not the characters', async (t) => {
+  const { auth } = await make(t);
+  const key = (await readKeys(auth)).inference.key;
+  for (let i = 0; i < key.length; i++) {
+    const c = key[i] === 'A' ? 'B' : 'A';
+    const wrong = key.slice(0, i) + c + key.slice(i + 1);
+    assert.equal(auth.check('inference', `Bearer ${wrong}`), false, `position ${i}`);
+  }
+  // As many characters as the key but more bytes, and as many bytes but fewer characters.
+  assert.equal(auth.check('inference', `Bearer ${key.slice(0, -1)}é`), false);
+  assert.equal(auth.check('inference', `Bearer ${key.slice(0, -2)}é`), false);
+  assert.equal(auth.check('inference', `Bearer ${'é'.repeat(key.length / 2)}`), false);
+  assert.equal(auth.check('inference', `Bearer ${key}`), true, 'still accepts the key after rejections');
+});
