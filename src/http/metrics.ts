@@ -144,7 +144,9 @@ export async function metricsApi(app: FastifyInstance, deps: HttpDeps): Promise<
  * Fastify instance (not inside an encapsulated plugin, so the hook sees every route and the 404s).
  */
 export function countResponses(app: FastifyInstance, metrics: MetricsSink): void {
-  app.addHook('onResponse', async (_req, reply) => {
+  // Callback style: an async hook would cost a promise and a microtask on every response.
+  app.addHook('onResponse', (_req, reply, done) => {
     metrics.httpResponse(reply.statusCode);
+    done();
   });
 }
