@@ -16,7 +16,7 @@
  * attacker keeps working. Basic passwords are guessable, so they are not even tried while the
  * address is over the limit. The Authorization header is never logged.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { NO_PRINCIPAL, keyHolder, type Principal } from '../auth/principal.js';
 import type { FailureLimiter } from '../auth/failure-limiter.js';
 import type { TokenAuth } from '../auth/token-auth.js';
@@ -51,7 +51,12 @@ export type AuthHookOptions = {
   log: Logger;
 };
 
-export type AuthHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+/**
+ * A Fastify onRequest hook in both styles: it calls `done` when it decides at once (exempt path,
+ * valid key, rejection), and returns a promise, leaving `done` alone, only while it checks HTTP
+ * Basic credentials. Fastify runs either; the common case then costs no promise.
+ */
+export type AuthHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => Promise<void> | undefined;
 
 /** Path of the token API on the management listener (exact match, unlike TorchServe's substring). */
 export const TOKEN_PATH = '/token';
@@ -81,19 +86,31 @@ export function createAuthHook(opts: AuthHookOptions): AuthHook {
     throw new TooManyRequestsError(retryAfterSec);
   }
 
-  return async function authHook(request: FastifyRequest): Promise<void> {
+  /** Basic credentials: the only check that waits (for the password hash). */
+  async function authenticateUser(request: FastifyRequest, basic: BasicCredentials, check: AuthenticateBasic): Promise<void> {
+    assertNotBlocked(request, api);
+    const principal = basic.ok ? await check(basic.user, basic.password, request.ip) : undefined;
+    if (principal) {
+      request.principal = principal;
+      return;
+    }
+    fail(request, api, new AuthenticationError());
+  }
+
+  /** Sets the principal or throws; returns a promise only for Basic credentials. */
+  function authenticate(request: FastifyRequest): Promise<void> | undefined {
     request.principal = NO_PRINCIPAL;
     const path = pathOf(request.url);
-    if (isExempt(api, request.method, path)) return;
+    if (isExempt(api, request.method, path)) return undefined;
 
     const header = request.headers.authorization;
 
     if (api === 'management' && path === TOKEN_PATH) {
       // Disabled: the token route answers 404 (spec §4.1).
-      if (!tokenAuth) return;
+      if (!tokenAuth) return undefined;
       if (tokenAuth.check('API', header)) {
         request.principal = keyHolder('api-key');
-        return;
+        return undefined;
       }
       assertNotBlocked(request, 'token');
       fail(request, 'token', new InvalidKeyError(TOKEN_API_FAILED_MESSAGE));
@@ -101,24 +118,29 @@ export function createAuthHook(opts: AuthHookOptions): AuthHook {
 
     if (tokenAuth && tokenAuth.check(bearerKind, header)) {
       request.principal = keyHolder(holderVia);
-      return;
+      return undefined;
     }
 
     const basic = authenticateBasic ? parseBasic(header) : undefined;
-    if (basic !== undefined && authenticateBasic) {
-      assertNotBlocked(request, api);
-      const principal = basic.ok ? await authenticateBasic(basic.user, basic.password, request.ip) : undefined;
-      if (principal) {
-        request.principal = principal;
-        return;
-      }
-      fail(request, api, new AuthenticationError());
-    }
+    if (basic !== undefined && authenticateBasic) return authenticateUser(request, basic, authenticateBasic);
 
     // Disabled: no key needed, a bearer header (if any) is ignored.
-    if (!tokenAuth) return;
+    if (!tokenAuth) return undefined;
     assertNotBlocked(request, api);
     fail(request, api, new InvalidKeyError());
+  }
+
+  return function authHook(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): Promise<void> | undefined {
+    let pending: Promise<void> | undefined;
+    try {
+      pending = authenticate(request);
+    } catch (err) {
+      done(err as Error);
+      return undefined;
+    }
+    if (pending !== undefined) return pending; // Fastify waits for it and reports its rejection
+    done();
+    return undefined;
   };
 }
 

@@ -336,3 +336,46 @@ test('helpers: pathOf, isExempt, parseBasic', () => {
   assert.deepEqual(parseBasic(basic('u', 'p:w')), { ok: true, user: 'u', password: 'p:w' });
   assert.deepEqual(parseBasic(`Basic ${Buffer.from(':p').toString('base64')}`), { ok: false });
 });
+
+test('the hook answers at once (done, no promise) unless it checks Basic credentials', async (t) => {
+  const { tokenAuth, keys } = await makeTokenAuth(t);
+  const hook = createAuthHook({
+    api: 'inference',
+    tokenAuth,
+    authenticateBasic: fakeUsers,
+    limiter: new FailureLimiter({ limit: 0, windowSec: 60 }),
+    metrics: NOOP_METRICS,
+    log: silentLogger(),
+  });
+  const call = (url: string, authorization?: string) => {
+    const request = { id: 'r', ip: '127.0.0.1', method: 'POST', url, headers: authorization === undefined ? {} : { authorization } };
+    const calls: (Error | undefined)[] = [];
+    const returned = hook(request as never, {} as never, (err?: Error) => void calls.push(err));
+    return { request: request as unknown as { principal: Principal }, calls, returned };
+  };
+
+  const valid = call('/predictions/mlp', `Bearer ${keys.inference.key}`);
+  assert.equal(valid.returned, undefined);
+  assert.deepEqual(valid.calls, [undefined]);
+  assert.equal(valid.request.principal.kind, 'admin');
+
+  const exempt = call('/api-description');
+  assert.equal(exempt.returned, undefined);
+  assert.deepEqual(exempt.calls, [undefined]);
+
+  const wrong = call('/predictions/mlp', 'Bearer nope');
+  assert.equal(wrong.returned, undefined);
+  assert.equal(wrong.calls.length, 1);
+  assert.ok(isTsServeError(wrong.calls[0]));
+  assert.equal(wrong.calls[0]!.message, INVALID_KEY.message);
+
+  const user = call('/predictions/mlp', basic('alice', 's3cret:x'));
+  assert.ok(user.returned instanceof Promise);
+  await user.returned;
+  assert.deepEqual(user.calls, [], 'a returned promise replaces done');
+  assert.deepEqual(user.request.principal, ALICE);
+
+  const badUser = call('/predictions/mlp', basic('alice', 'wrong'));
+  await assert.rejects(badUser.returned!, { message: BAD_USER.message });
+  assert.deepEqual(badUser.calls, []);
+});
