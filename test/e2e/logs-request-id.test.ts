@@ -95,7 +95,16 @@ test('a request id is in the response, the access line, the handler output and t
   assert.equal(serverLines.filter((r) => r.reqId === 'trace-me-123').length, 0, 'a request that went well leaves no server line');
 
   // One access line each, ending with the id.
-  const access = fs.readFileSync(path.join(logs, 'access_log.log'), 'utf8');
+  // The access line is written when the response has gone out, so the client may look first.
+  const access = await eventually(
+    'the three access lines',
+    async () => {
+      const text = fs.readFileSync(path.join(logs, 'access_log.log'), 'utf8');
+      return [' reqId=trace-me-123', ' reqId=trace-fail-7', ` reqId=${generated}`].every((end) => text.split('\n').some((l) => l.endsWith(end))) && text;
+    },
+    5000,
+    50,
+  );
   for (const [id, status] of [['trace-me-123', 200], ['trace-fail-7', 500], [generated, 200]] as const) {
     const mine = access.split('\n').filter((l) => l.endsWith(` reqId=${id}`));
     assert.equal(mine.length, 1, `access line of ${id}`);
