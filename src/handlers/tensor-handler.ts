@@ -8,7 +8,7 @@
  *   oip-v2      OIP JSON or binary tensors → OIP response (oip.ts)
  *
  * Requests of a batch are stacked on dim 0 (one ONNX Runtime run per group of samples whose
- * non-batch dims agree) and the outputs split back. A request that fails to decode fails alone.
+ * non-batch dims agree) and the outputs split back. A request that fails to decode or to run fails alone.
  */
 import { InvalidInputError, PredictionFailedError, TsServeError } from '../errors.js';
 import { describeTensor, product } from '../workers/io.js';
@@ -223,12 +223,27 @@ export class TensorHandler implements Handler {
         else list.push({ plan, block });
       }
     }
+    const fail = (members: Member[], err: unknown): void => {
+      const e = err instanceof TsServeError ? err : new PredictionFailedError((err as Error).message);
+      for (const m of members) m.plan.error ??= e;
+    };
     for (const members of groups.values()) {
       try {
         await this.runGroup(members.map((m) => m.block));
       } catch (err) {
-        const e = err instanceof TsServeError ? err : new PredictionFailedError((err as Error).message);
-        for (const m of members) m.plan.error ??= e;
+        if (members.length === 1) {
+          fail(members, err);
+          continue;
+        }
+        // One sample may be what the model rejects (a value out of an embedding's range, say):
+        // run each alone, so only the requests whose own samples fail get the error.
+        for (const m of members) {
+          try {
+            await this.runGroup([m.block]);
+          } catch (one) {
+            fail([m], one);
+          }
+        }
       }
     }
   }

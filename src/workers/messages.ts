@@ -6,12 +6,13 @@
  *    |                                      | load session, handler, warm-up
  *    | <------------- ready | load-failed --|
  *    | run {batches: [{batchId, requests}]} > |   (request bodies transferred, not copied)
- *    | <------------------ result {batchId} |   (one per batch; response bodies transferred)
+ *    | <------- results {batches: [{batchId, results}]} |   (response bodies transferred)
  *    | <--------------------------- log ... |   (any time: handler console output, errors)
  *
  * A `run` message carries one or more batches (worker-thread.ts coalesces the batches dispatched
- * in one event-loop turn, so a wake-up is paid per turn, not per request). The worker runs each
- * as its own handler batch, in order, and answers each with its own `result`.
+ * in one event-loop turn, so a wake-up is paid per turn, not per request). The worker answers
+ * them in order, several per `results` message (worker-main.ts runMessage: built-in handlers run
+ * the batches of a message as one; custom handlers get each batch on its own).
  *
  * Errors cross as ErrorWire plus the request's protocol (class and stack do not survive
  * postMessage); the main thread rebuilds them with `inferenceErrorFromWire`.
@@ -43,6 +44,9 @@ export type RequestErrorWire = ErrorWire & { protocol: Protocol };
 
 export type WireResult = { ok: true; response: InferenceResponse } | { ok: false; error: RequestErrorWire };
 
+/** The answers to one batch, in its request order; `handlerMillis`: its share of the handler time. */
+export type BatchResult = { batchId: number; results: WireResult[]; handlerMillis: number };
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type FromWorker =
@@ -50,7 +54,7 @@ export type FromWorker =
   | { kind: 'load-failed'; message: string; stack?: string }
   | { kind: 'inspected'; io: ModelIO }
   | { kind: 'inspect-failed'; message: string }
-  | { kind: 'result'; batchId: number; results: WireResult[]; handlerMillis: number }
+  | { kind: 'results'; batches: BatchResult[] }
   | {
       kind: 'log';
       level: LogLevel;

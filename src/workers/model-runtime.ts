@@ -80,6 +80,7 @@ export class ModelRuntimeImpl implements ModelRuntime {
       maxBatchDelayMs: () => this.current.maxBatchDelayMs,
       dispatch: (slot, jobs) => this.pool.run(slot, jobs),
       onTake: (jobs) => this.taken(jobs),
+      preferred: (slot) => slot.isAwakeAndFast,
     });
     this.pool = new WorkerPool({
       spec: () => this.current,
@@ -93,6 +94,7 @@ export class ModelRuntimeImpl implements ModelRuntime {
       events: {
         onIdle: (slot) => this.batcher.workerIdle(slot),
         onRoom: (slot) => this.batcher.workerHasRoom(slot),
+        onFull: (slot) => this.batcher.workerFull(slot),
         onRequeue: (jobs) => {
           this.queue.unshiftAll(jobs);
           this.batcher.jobAdded();

@@ -1,7 +1,7 @@
 /**
  * Entry point of every worker thread (messages.ts has the protocol). Either inspects a model
  * file and exits, or serves one model version: loads the ONNX Runtime session and the handler,
- * runs the warm-up, says `ready`, then runs one batch per `run` message.
+ * runs the warm-up, says `ready`, then runs the batches of each `run` message (runMessage).
  *
  * Handler console output is routed to the main thread's model log. An uncaught error here ends
  * the thread; the pool fails the batch it held and starts a replacement.
@@ -84,19 +84,71 @@ async function inspect(file: string): Promise<void> {
   }
 }
 
-async function runBatch(runner: BatchRunner, batch: RunBatch): Promise<void> {
-  const t0 = performance.now();
-  running = batch.requests;
-  let results: Awaited<ReturnType<BatchRunner['run']>>;
+/** Results held back for one message (see `runMessage`) go out at least this often. */
+const RESULT_FLUSH_MILLIS = 1;
+
+/** One batch's answer as it goes back to the main thread. */
+type Done = Extract<FromWorker, { kind: 'results' }>['batches'][number];
+
+function postResults(done: Done[]): void {
+  if (done.length === 0) return;
+  const transfer = new Set<ArrayBuffer>();
+  for (const d of done) for (const r of d.results) if (r.ok) transfer.add(r.response.body.buffer as ArrayBuffer);
+  post({ kind: 'results', batches: done }, [...transfer]);
+}
+
+async function runRequests(runner: BatchRunner, requests: readonly InferenceRequest[]): Promise<Awaited<ReturnType<BatchRunner['run']>>> {
+  running = requests;
   try {
-    results = await runner.run(batch.requests);
+    return await runner.run(requests);
   } finally {
     running = undefined;
   }
-  const handlerMillis = performance.now() - t0;
-  const transfer = new Set<ArrayBuffer>();
-  for (const r of results) if (r.ok) transfer.add(r.response.body.buffer as ArrayBuffer);
-  post({ kind: 'result', batchId: batch.batchId, results, handlerMillis }, [...transfer]);
+}
+
+/**
+ * Runs the batches of one `run` message and answers them in as few messages as it can: every
+ * message wakes the main thread, which costs about as much as running a small model.
+ *
+ * - Built-in handlers (`fuse`): no user code sees how requests are grouped, so all the batches
+ *   run as one handler batch — one ONNX Runtime run for the lot (the tensor handler stacks
+ *   samples whose shapes agree and isolates a request whose run fails) — and are answered
+ *   together. Each request still gets its own answer; each batch its own result.
+ * - Custom handlers get each batch as its own handler batch (batch_size as configured); the
+ *   results are held back while batches finish within RESULT_FLUSH_MILLIS of the first
+ *   unsent one, so slow batches are answered as soon as they finish.
+ */
+async function runMessage(runner: BatchRunner, batches: readonly RunBatch[], fuse: boolean): Promise<void> {
+  if (fuse && batches.length > 1) {
+    const t0 = performance.now();
+    const all = batches.flatMap((b) => b.requests);
+    const results = await runRequests(runner, all);
+    const millis = performance.now() - t0;
+    let at = 0;
+    postResults(
+      batches.map((b) => {
+        const n = b.requests.length;
+        const done: Done = { batchId: b.batchId, results: results.slice(at, at + n), handlerMillis: (millis * n) / all.length };
+        at += n;
+        return done;
+      }),
+    );
+    return;
+  }
+  let held: Done[] = [];
+  let heldSince = 0;
+  for (const batch of batches) {
+    const t0 = performance.now();
+    const results = await runRequests(runner, batch.requests);
+    const now = performance.now();
+    if (held.length === 0) heldSince = now;
+    held.push({ batchId: batch.batchId, results, handlerMillis: now - t0 });
+    if (now - heldSince >= RESULT_FLUSH_MILLIS) {
+      postResults(held);
+      held = [];
+    }
+  }
+  postResults(held);
 }
 
 async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void> {
@@ -104,11 +156,13 @@ async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void
   const started = performance.now();
   let runner: BatchRunner;
   let io: ModelIO;
+  let fuse: boolean;
   try {
     const ort = await loadOrt();
     const session = await createSession(ort, spec.serializedFile, spec.session, (m) => log('warn', m));
     io = readIO(session);
     const handler = await loadHandler(spec);
+    fuse = handler.builtin;
     const worker: WorkerContext = {
       modelName: spec.name,
       modelVersion: spec.version,
@@ -141,12 +195,11 @@ async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void
     post({ kind: 'load-failed', message: e?.message ?? String(err), ...(e?.stack !== undefined ? { stack: e.stack } : {}) });
     return;
   }
-  // One batch at a time, in arrival order (the pool sends one, but be safe).
+  // One message at a time, in arrival order.
   let chain: Promise<void> = Promise.resolve();
-  // A message may carry several batches (messages.ts): each runs on its own and gets its own result.
   port!.on('message', (msg: ToWorker) => {
     if (msg.kind !== 'run') return;
-    for (const batch of msg.batches) chain = chain.then(() => runBatch(runner, batch));
+    chain = chain.then(() => runMessage(runner, msg.batches, fuse));
   });
   post({ kind: 'ready', io, loadMillis: performance.now() - started });
 }

@@ -11,12 +11,15 @@
  *                                          FAILED (stays; /ping turns Unhealthy)
  *   any ──retire──▶ STOPPING (a BUSY slot first finishes its batches) ──exit──▶ removed
  *
- * Pipelining: a busy worker may hold more (full) batches behind the one it runs, so it never
- * waits for a message round trip between batches (postMessage wake-ups cost tens of µs, as much
- * as running a small model): one more for slow models, up to MAX_BATCHES_PER_WORKER - 1 while its
- * batches run in under FAST_BATCH_MILLIS, so that the batches dispatched in one event-loop turn
- * travel in one message (worker-thread.ts). Each batch still runs as its own handler batch. The
- * response timeout of a batch starts when it becomes the head.
+ * Pipelining and coalescing: a postMessage wakes the other thread, which costs as much as
+ * running a small model, so a fast worker (batches under FAST_BATCH_MILLIS) gets its work in as
+ * few messages as possible: the batches dispatched to it in one event-loop turn travel in one
+ * message (up to MAX_BATCHES_PER_WORKER; worker-thread.ts), and it is given nothing more until
+ * it has answered that message — meanwhile jobs wait in the queue and the next message carries
+ * all of them. A slow worker holds one batch more than it runs (SLOW_BATCHES_PER_WORKER), so it
+ * never waits for a message round trip between batches. Each batch still runs as its own handler
+ * batch (built-in handlers run a message's batches as one, worker-main.ts). The response timeout
+ * of a batch starts when it becomes the head.
  *
  * The pool settles every job it was handed: with the worker's answer, or WorkerDiedError when
  * the thread dies or the response timeout passes while the batch runs. Batches queued behind it
@@ -44,7 +47,7 @@ export type SlotState = 'STARTING' | 'IDLE' | 'BUSY' | 'STOPPING' | 'BACKOFF' | 
 
 type InFlight = { id: number; jobs: Job[]; timer: NodeJS.Timeout | undefined; sentNs: bigint };
 
-/** Batches a worker may hold while its batches are fast: the one it runs plus the ones waiting. */
+/** Batches a fast worker may get in one message. */
 export const MAX_BATCHES_PER_WORKER = 8;
 /** Batches a worker may hold otherwise (and before its first answer): the one it runs plus one. */
 export const SLOW_BATCHES_PER_WORKER = 2;
@@ -75,12 +78,30 @@ export class WorkerSlot {
     this.log = log;
   }
 
-  /** Counts toward minWorkers for /ping (TorchServe: healthy unless failing past the retry window). */
   /** Batches this slot may hold now (see MAX_BATCHES_PER_WORKER). */
   get capacity(): number {
     return this.batchMillis !== undefined && this.batchMillis < FAST_BATCH_MILLIS ? MAX_BATCHES_PER_WORKER : SLOW_BATCHES_PER_WORKER;
   }
 
+  get isFast(): boolean {
+    return this.capacity === MAX_BATCHES_PER_WORKER;
+  }
+
+  /**
+   * Fast and holding batches not yet posted: more work for it joins the same message and costs
+   * no wake-up (the batcher prefers it to an idle worker, batcher.ts).
+   */
+  get isAwakeAndFast(): boolean {
+    return this.isFast && this.inflight.length > 0 && (this.thread?.pendingBatches ?? 0) > 0;
+  }
+
+  /** Can take a batch besides the ones it holds (see the module comment). */
+  get hasRoom(): boolean {
+    if (this.inflight.length >= this.capacity) return false;
+    return !this.isFast || (this.thread?.pendingBatches ?? 0) > 0;
+  }
+
+  /** Counts toward minWorkers for /ping (TorchServe: healthy unless failing past the retry window). */
   get isHealthy(): boolean {
     return this.state !== 'FAILED' && this.state !== 'STOPPING' && !this.retiring;
   }
@@ -91,6 +112,8 @@ export type PoolEvents = {
   onIdle(slot: WorkerSlot): void;
   /** The slot is busy but can hold one more full batch. */
   onRoom(slot: WorkerSlot): void;
+  /** The slot is busy and takes nothing more until it answers. */
+  onFull(slot: WorkerSlot): void;
   /** Jobs sent to a worker that died before starting them: back to the queue front. */
   onRequeue(jobs: Job[]): void;
   /** The slot can no longer take work (crashed, stopping). */
@@ -201,6 +224,9 @@ export class WorkerPool {
         onResult: (batchId, results, handlerMillis) => {
           if (slot.thread === thread) this.result(slot, batchId, results, handlerMillis);
         },
+        onPosted: () => {
+          if (slot.thread === thread && slot.inflight.length > 0 && !slot.hasRoom) this.opts.events.onFull(slot);
+        },
         onLog: (level, msg, stream, reqId) => {
           slot.log[LOG_LEVELS[level]]({ worker: this.workerName(slot), ...(stream !== undefined ? { stream } : {}), ...(reqId !== undefined ? { reqId } : {}) }, msg);
         },
@@ -243,7 +269,7 @@ export class WorkerPool {
   /** Sends a batch to a slot that is idle or has room (see WorkerSlot.capacity). */
   run(slot: WorkerSlot, jobs: Job[]): void {
     const thread = slot.thread;
-    if ((slot.state !== 'IDLE' && slot.state !== 'BUSY') || thread === undefined || slot.inflight.length >= slot.capacity) {
+    if ((slot.state !== 'IDLE' && slot.state !== 'BUSY') || thread === undefined || (slot.inflight.length > 0 && !slot.hasRoom)) {
       // Cannot happen while the batcher only dispatches to slots that asked; never drop jobs.
       this.opts.events.onRequeue(jobs);
       return;
@@ -286,7 +312,7 @@ export class WorkerPool {
   private offerWork(slot: WorkerSlot): void {
     if (slot.retiring || slot.thread === undefined) return;
     if (slot.inflight.length === 0) this.opts.events.onIdle(slot);
-    else if (slot.inflight.length < slot.capacity) this.opts.events.onRoom(slot);
+    else if (slot.hasRoom) this.opts.events.onRoom(slot);
   }
 
   private result(slot: WorkerSlot, batchId: number, results: WireResult[], handlerMillis: number): void {

@@ -15,6 +15,8 @@ export type WorkerThreadEvents = {
   onInspected?(io: ModelIO): void;
   onInspectFailed?(message: string): void;
   onResult?(batchId: number, results: WireResult[], handlerMillis: number): void;
+  /** The batches queued by run() went out (or failed to). */
+  onPosted?(): void;
   /** `reqId`: the batch's request ids (comma-separated) when logged while running one. */
   onLog?(level: LogLevel, msg: string, stream?: 'stdout' | 'stderr', reqId?: string): void;
   /** The thread ended (any reason). `error` is an uncaught error that ended it, if any. */
@@ -44,7 +46,10 @@ export class WorkerThread {
   private pending: { batch: RunBatch; onSendFailed: ((err: unknown) => void) | undefined }[] = [];
   private flushing: NodeJS.Immediate | undefined;
 
+  private readonly events: WorkerThreadEvents;
+
   constructor(init: WorkerThreadInit, events: WorkerThreadEvents) {
+    this.events = events;
     const data: WorkerInit = { ...init, guard: this.guard } as WorkerInit;
     this.worker = new Worker(WORKER_ENTRY, { workerData: data, stdout: true, stderr: true });
     const w = this.worker;
@@ -62,8 +67,8 @@ export class WorkerThread {
         case 'inspect-failed':
           events.onInspectFailed?.(m.message);
           break;
-        case 'result':
-          events.onResult?.(m.batchId, m.results, m.handlerMillis);
+        case 'results':
+          for (const b of m.batches) events.onResult?.(b.batchId, b.results, b.handlerMillis);
           break;
         case 'log':
           events.onLog?.(m.level, m.stack !== undefined ? `${m.msg}\n${m.stack}` : m.msg, m.stream, m.reqId);
@@ -144,6 +149,7 @@ export class WorkerThread {
         }
       }
     }
+    this.events.onPosted?.();
   }
 
   private post(batches: RunBatch[]): void {

@@ -6,7 +6,10 @@
  * holds a lock while polling), so other idle workers wait their turn.
  *
  * A busy worker with room (worker-pool.ts pipelining) is only given *full* batches, and only
- * when no idle worker wants them: batches are never made smaller to keep a worker fed.
+ * when no idle worker wants them: batches are never made smaller to keep a worker fed. The
+ * exception is a worker the pool marks `preferred` (a fast one that is awake anyway): it gets
+ * full batches before idle workers do, because waking an idle thread costs more than the small
+ * model it would run; idle workers take over once the preferred ones are full.
  *
  *   queue ──take──▶ [assembling: worker W, jobs j1..jk, timer] ──full or delay──▶ dispatch(W, jobs)
  *     ▲                                                                │
@@ -23,6 +26,8 @@ export type BatcherOptions<J, W> = {
   dispatch: (worker: W, jobs: J[]) => void;
   /** Called when jobs leave the queue (for queue-time metrics). */
   onTake?: (jobs: readonly J[]) => void;
+  /** A busy worker with room that should get full batches before idle workers (see above). */
+  preferred?: (worker: W) => boolean;
 };
 
 type Assembly<J, W> = { worker: W; jobs: J[]; timer: NodeJS.Timeout };
@@ -61,6 +66,11 @@ export class Batcher<J, W> {
     if (this.closed || this.room.includes(worker) || this.idle.includes(worker) || this.assembling?.worker === worker) return;
     this.room.push(worker);
     this.pump();
+  }
+
+  /** The busy worker takes nothing more until it is idle or offers room again. */
+  workerFull(worker: W): void {
+    this.room = this.room.filter((w) => w !== worker);
   }
 
   /** The worker stops or died: forget it; a batch being assembled for it goes back to the queue. */
@@ -118,8 +128,16 @@ export class Batcher<J, W> {
       if (a.jobs.length >= size) this.flush();
       return;
     }
+    const preferred = this.opts.preferred;
     while (this.idle.length > 0 && queue.length > 0) {
       const size = Math.max(1, this.opts.batchSize());
+      const awake = preferred !== undefined && queue.length >= size ? this.room.findIndex((w) => preferred(w)) : -1;
+      if (awake >= 0) {
+        // Dispatching may offer the worker again (workerHasRoom), so take it out first.
+        const [worker] = this.room.splice(awake, 1);
+        this.opts.dispatch(worker!, this.take(size));
+        continue;
+      }
       const worker = this.idle.shift()!;
       const jobs = this.take(size);
       const delay = this.opts.maxBatchDelayMs();

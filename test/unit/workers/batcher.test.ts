@@ -20,7 +20,7 @@ test('JobQueue is a bounded FIFO', () => {
   assert.throws(() => new JobQueue(0));
 });
 
-function setup(batchSize: number, delayMs: number) {
+function setup(batchSize: number, delayMs: number, preferred?: (worker: string) => boolean) {
   const queue = new JobQueue<string>(100);
   const dispatched: { worker: string; jobs: string[]; at: number }[] = [];
   const taken: string[] = [];
@@ -30,6 +30,7 @@ function setup(batchSize: number, delayMs: number) {
     maxBatchDelayMs: () => delayMs,
     dispatch: (worker, jobs) => dispatched.push({ worker, jobs, at: Date.now() }),
     onTake: (jobs) => taken.push(...jobs),
+    ...(preferred !== undefined ? { preferred } : {}),
   });
   const add = (...jobs: string[]) => {
     for (const j of jobs) queue.push(j);
@@ -107,4 +108,53 @@ test('a worker that goes away while assembling returns its jobs to the queue', (
   batcher.close();
   assert.deepEqual(queue.drain(), ['a', 'b']);
   assert.equal(dispatched.length, 0);
+});
+
+test('a preferred busy worker with room gets full batches before an idle worker is woken', () => {
+  const awake = new Set<string>();
+  const { batcher, dispatched, add } = setup(1, 1000, (w) => awake.has(w));
+  batcher.workerIdle('w1');
+  batcher.workerIdle('w2');
+  add('a');
+  assert.deepEqual(dispatched.map((d) => [d.worker, d.jobs]), [['w1', ['a']]]);
+  // w1 is now busy, fast and has room: it takes the next jobs while w2 sleeps.
+  awake.add('w1');
+  batcher.workerHasRoom('w1');
+  add('b');
+  batcher.workerHasRoom('w1');
+  add('c');
+  assert.deepEqual(dispatched.map((d) => [d.worker, d.jobs]), [
+    ['w1', ['a']],
+    ['w1', ['b']],
+    ['w1', ['c']],
+  ]);
+  // Full (no room offered again): the idle worker takes over.
+  add('d');
+  assert.deepEqual(dispatched.at(-1), { worker: 'w2', jobs: ['d'], at: dispatched.at(-1)!.at });
+});
+
+test('without a preference, or for a partial batch, idle workers come first', () => {
+  const plain = setup(1, 1000);
+  plain.batcher.workerIdle('w1');
+  plain.batcher.workerIdle('w2');
+  plain.add('a');
+  plain.batcher.workerHasRoom('w1');
+  plain.add('b');
+  assert.deepEqual(plain.dispatched.map((d) => d.worker), ['w1', 'w2']);
+
+  // batchSize 2: a preferred worker only gets full batches; one job starts assembling on w2.
+  const partial = setup(2, 1000, () => true);
+  partial.batcher.workerIdle('w1');
+  partial.batcher.workerIdle('w2');
+  partial.add('a', 'b');
+  partial.batcher.workerHasRoom('w1');
+  partial.add('c');
+  assert.deepEqual(partial.dispatched.map((d) => [d.worker, d.jobs]), [['w1', ['a', 'b']]]);
+  assert.ok(partial.batcher.isAssembling);
+  partial.add('d');
+  assert.deepEqual(partial.dispatched.map((d) => [d.worker, d.jobs]), [
+    ['w1', ['a', 'b']],
+    ['w2', ['c', 'd']],
+  ]);
+  partial.batcher.close();
 });

@@ -4,12 +4,14 @@
  * every request gets its own answer.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import type { WireResult } from '../../../src/workers/messages.js';
 import { FAST_BATCH_MILLIS, MAX_BATCHES_PER_WORKER, SLOW_BATCHES_PER_WORKER, WorkerSlot } from '../../../src/workers/worker-pool.js';
 import { WorkerThread } from '../../../src/workers/worker-thread.js';
-import { ADD, json, makeSpec, request, tempDir, testEngine, writeHandler } from './helpers.js';
+import type { ModelSpec } from '../../../src/workers/types.js';
+import { ADD, json, makeSpec, request, tempDir, testEngine, waitFor, writeHandler, writeModel } from './helpers.js';
 
 const REPORTER = `
 export function postprocess(_output, context) {
@@ -132,4 +134,87 @@ test('a batch postMessage refuses fails alone; the others of its turn still run'
   assert.deepEqual(failed, [2]);
   assert.deepEqual([...results.keys()].sort(), [1, 3]);
   assert.ok([...results.values()].every((r) => r.length === 1 && r[0]!.ok));
+});
+
+/** y = data[idx] with data = [10, 20, 30]: an index out of range fails ONNX Runtime's run. */
+function writeGatherModel(dir: string): string {
+  return writeModel(path.join(dir, 'gather.onnx'), {
+    nodes: [{ opType: 'Gather', input: ['data', 'idx'], output: ['y'] }],
+    inputs: [['idx', 'INT64', ['N', 1]]],
+    outputs: [['y', 'FLOAT', ['N', 1]]],
+    initializers: [{ name: 'data', dims: [3], floatData: [10, 20, 30] }],
+  });
+}
+
+async function readyThread(t: TestContext, spec: ModelSpec, onResult: (batchId: number, results: WireResult[]) => void): Promise<WorkerThread> {
+  const { engine } = testEngine(t);
+  const io = await engine.inspect(spec.serializedFile);
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const thread = new WorkerThread({ mode: 'serve', workerId: '1', spec, io }, { onReady: () => ready(), onResult });
+  t.after(() => thread.terminate());
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('worker not ready')), 20_000)));
+  await Promise.race([isReady, timeout]).finally(() => clearTimeout(timer));
+  return thread;
+}
+
+test('a built-in handler answers the batches of one message together, each request on its own', async (t) => {
+  const dir = tempDir(t);
+  const spec = makeSpec({ serializedFile: writeGatherModel(dir), modelDir: dir, batchSize: 1 });
+  // Callbacks of one message run back to back; a microtask queued by each runs after the last.
+  const events: string[] = [];
+  const results = new Map<number, WireResult[]>();
+  const thread = await readyThread(t, spec, (id, r) => {
+    results.set(id, r);
+    events.push(`result ${id}`);
+    queueMicrotask(() => events.push('turn'));
+  });
+  thread.run(1, [request([0])]);
+  thread.run(2, [request([7])]); // out of range: fails its own request only
+  thread.run(3, [request([2])]);
+  await waitFor(() => results.size === 3, 10_000, 'three results');
+  assert.deepEqual(events, ['result 1', 'result 2', 'result 3', 'turn', 'turn', 'turn']);
+  const answer = (id: number) => results.get(id)!.map((r) => (r.ok ? json(r.response.body) : { status: r.error.status, message: r.error.message }));
+  assert.deepEqual(answer(1), [[10]]);
+  assert.deepEqual(answer(3), [[30]]);
+  const [failed] = answer(2) as { status: number; message: string }[];
+  assert.equal(failed!.status, 500);
+  assert.match(failed!.message, /out of (data )?bounds|out of range|indices/i);
+});
+
+test('a sample the model rejects fails alone inside a stacked batch', async (t) => {
+  const dir = tempDir(t);
+  const { engine } = testEngine(t);
+  const rt = await engine.create(makeSpec({ serializedFile: writeGatherModel(dir), modelDir: dir, batchSize: 4, maxBatchDelayMs: 200 }));
+  t.after(() => rt.close(0));
+  await rt.scale(1, 1, true);
+  const settled = await Promise.allSettled([[1], [5], [0], [2]].map((x) => rt.submit(request(x))));
+  assert.deepEqual(
+    settled.map((s) => (s.status === 'fulfilled' ? json(s.value.body) : 'failed')),
+    [[20], 'failed', [10], [30]],
+  );
+});
+
+test('a fast worker takes no new message until it has answered the one it holds', () => {
+  const slot = new WorkerSlot('9000', pino({ level: 'silent' }));
+  const thread = { pendingBatches: 0 };
+  slot.thread = thread as unknown as WorkerThread;
+  slot.batchMillis = FAST_BATCH_MILLIS / 10;
+  const batch = { id: 1, jobs: [], timer: undefined, sentNs: 0n };
+  slot.inflight = [batch];
+  thread.pendingBatches = 1; // the message is still being assembled in this turn
+  assert.ok(slot.hasRoom && slot.isAwakeAndFast);
+  thread.pendingBatches = 0; // posted
+  assert.ok(!slot.hasRoom && !slot.isAwakeAndFast);
+  slot.inflight = Array.from({ length: MAX_BATCHES_PER_WORKER }, (_, i) => ({ ...batch, id: i }));
+  thread.pendingBatches = MAX_BATCHES_PER_WORKER;
+  assert.ok(!slot.hasRoom, 'a full message');
+  // A slow worker holds one batch more than it runs, posted or not.
+  slot.batchMillis = FAST_BATCH_MILLIS * 10;
+  slot.inflight = [batch];
+  thread.pendingBatches = 0;
+  assert.ok(slot.hasRoom && !slot.isAwakeAndFast);
+  slot.inflight = [batch, { ...batch, id: 2 }];
+  assert.ok(!slot.hasRoom);
 });
