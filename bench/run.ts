@@ -9,7 +9,11 @@
  *      latency while resnet18 is under load; mlp with batching on vs off at 64 connections.
  *
  * Needs Debian's wrk (`apt-get install -y wrk`) and a build (`npm run bench` builds first).
- * Flags: --quick (3 s runs), --duration <s> (default 10, env BENCH_DURATION_SEC), --wrk-threads <n>
+ * Every measurement is repeated in --rounds rounds (default 3; a case's floor run right before its
+ * tsserve run) and reported as its median round: single runs on these machines vary by a third.
+ *
+ * Flags: --quick (one round of 3 s runs), --rounds <n>, --duration <s> (default 5, env
+ * BENCH_DURATION_SEC), --wrk-threads <n>
  * (default 1), --connections 16,64, --resnet-json (also a 3 MB JSON resnet18 run), --no-write
  * (do not update docs/benchmarks.md), --out <file>.
  */
@@ -33,6 +37,7 @@ type Options = {
   write: boolean;
   out: string | undefined;
   quick: boolean;
+  rounds: number;
 };
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -49,13 +54,14 @@ function repoRoot(): string {
 
 function parseArgs(argv: string[]): Options {
   const opts: Options = {
-    durationSec: Number(process.env.BENCH_DURATION_SEC ?? 10),
+    durationSec: Number(process.env.BENCH_DURATION_SEC ?? 5),
     wrkThreads: 1,
     connections: [16, 64],
     resnetJson: false,
     write: true,
     out: undefined,
     quick: false,
+    rounds: 3,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -67,7 +73,9 @@ function parseArgs(argv: string[]): Options {
     if (a === '--quick') {
       opts.quick = true;
       opts.durationSec = 3;
-    } else if (a === '--duration') opts.durationSec = Number(next());
+      opts.rounds = 1;
+    } else if (a === '--rounds') opts.rounds = Number(next());
+    else if (a === '--duration') opts.durationSec = Number(next());
     else if (a === '--wrk-threads') opts.wrkThreads = Number(next());
     else if (a === '--connections') opts.connections = next().split(',').map(Number);
     else if (a === '--resnet-json') opts.resnetJson = true;
@@ -75,12 +83,12 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--out') opts.out = next();
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: npm run bench -- [--quick] [--duration <s>] [--wrk-threads <n>] [--connections 16,64] [--resnet-json] [--no-write] [--out <file>]\n',
+        'usage: npm run bench -- [--quick] [--rounds <n>] [--duration <s>] [--wrk-threads <n>] [--connections 16,64] [--resnet-json] [--no-write] [--out <file>]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown flag ${a}`);
   }
-  if (!(opts.durationSec > 0) || !(opts.wrkThreads > 0) || opts.connections.some((c) => !(c > 0))) {
+  if (!(opts.durationSec > 0) || !(opts.wrkThreads > 0) || !Number.isInteger(opts.rounds) || !(opts.rounds > 0) || opts.connections.some((c) => !(c > 0))) {
     throw new Error('durations, threads and connections must be positive');
   }
   return opts;
@@ -253,6 +261,23 @@ function versionOf(cmd: string, args: string[]): string {
 
 // ---- main ----------------------------------------------------------------------------------------
 
+type Sample = { perSec: number; p50Ms?: number; p99Ms?: number; problem?: string };
+
+/** A measurement repeated once per round; its row shows the median round. */
+type Task = {
+  key: string;
+  row: Pick<Row, 'section' | 'name' | 'command' | 'settings'> & { note?: string };
+  run: () => Promise<Sample>;
+};
+
+const fromWrk = (r: WrkResult): Sample => ({ perSec: r.reqPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, ...(checkRun(r) ? { problem: checkRun(r)! } : {}) });
+
+/** The round with the median rate (the lower middle one for an even count). */
+function median(samples: Sample[]): Sample {
+  const sorted = [...samples].sort((a, b) => a.perSec - b.perSec);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const root = repoRoot();
@@ -268,59 +293,37 @@ async function main(): Promise<number> {
   ) as Record<ModelName, Layout>;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'tsserve-bench-'));
   const started = new Date();
-  log(`work dir ${tmp}; ${opts.durationSec} s per run`);
+  log(`work dir ${tmp}; ${opts.rounds} round(s) of ${opts.durationSec} s runs`);
 
+  const stops: (() => Promise<void>)[] = [];
   try {
     const cases = writeBodies(tmp, models, opts.resnetJson);
-    const ortPerSec: Partial<Record<ModelName, number>> = {};
-    const floorPerSec = new Map<string, number>();
+    const tasks: Task[] = [];
 
     // 1. in-process ONNX Runtime
     for (const name of ['add', 'mlp', 'resnet18'] as const) {
       const layout = layouts[name];
-      log(`in-process ${name} (${layout.workers} x ${layout.intraOpNumThreads} threads)`);
-      const r = await inProcess(models[name], layout, opts.durationSec);
-      ortPerSec[name] = r.samplesPerSec;
-      rows.push({
-        section: 'in-process',
-        name: `${name} batch 1`,
-        command: `session.run loop (bench/ort-loop.ts)`,
-        settings: `${layout.workers} session(s) x ${layout.intraOpNumThreads} intra-op thread(s)`,
-        perSec: r.samplesPerSec,
-        pctInProcess: 100,
-        note: r.error ?? 'answer matches reference',
+      tasks.push({
+        key: `ort/${name}`,
+        row: {
+          section: 'in-process',
+          name: `${name} batch 1`,
+          command: `session.run loop (bench/ort-loop.ts)`,
+          settings: `${layout.workers} session(s) x ${layout.intraOpNumThreads} intra-op thread(s)`,
+          note: 'answer matches reference',
+        },
+        run: async () => {
+          log(`in-process ${name} (${layout.workers} x ${layout.intraOpNumThreads} threads)`);
+          const r = await inProcess(models[name], layout, opts.durationSec);
+          return { perSec: r.samplesPerSec, ...(r.error !== undefined ? { problem: r.error } : {}) };
+        },
       });
     }
 
-    // 2. HTTP floor
+    // 2. the HTTP floor and 3. tsserve, both started now and measured in turn, case by case.
     const floor = await startFloor(path.join(HERE, 'floor-server.js'));
-    try {
-      for (const c of cases) {
-        const script = writeScript(tmp, `floor-${c.id}`, { method: 'POST', headers: { 'Content-Type': c.contentType }, bodyFile: c.bodyFile });
-        for (const conns of opts.connections) {
-          log(`floor ${c.id} c${conns}`);
-          const run = wrkRun(opts, `http://127.0.0.1:${floor.port}/predictions/${c.model}`, script, conns);
-          const r = await runWrk(run);
-          floorPerSec.set(`${c.id}/${conns}`, r.reqPerSec);
-          rows.push({
-            section: 'floor',
-            name: `${c.label}, ${conns} conns`,
-            command: describeRun(run, `/predictions/${c.model}`),
-            settings: c.contentType === 'application/json' ? 'Fastify, JSON.parse, constant answer' : 'Fastify, raw body, constant answer',
-            perSec: r.reqPerSec,
-            p50Ms: r.p50Ms,
-            p99Ms: r.p99Ms,
-            pctFloor: 100,
-            ...(checkRun(r) ? { note: checkRun(r)! } : {}),
-          });
-        }
-      }
-    } finally {
-      await floor.stop();
-    }
-
-    // 3. tsserve
-    let serverCommand = '';
+    stops.push(() => floor.stop());
+    let server: Tsserve | undefined;
     if (!existsSync(path.join(root, 'bin', 'tsserve.js'))) {
       log('bin/tsserve.js is missing: tsserve runs skipped');
       rows.push({ section: 'tsserve', name: 'all', command: 'node bin/tsserve.js', settings: '', note: 'skipped: bin/tsserve.js missing' });
@@ -329,88 +332,140 @@ async function main(): Promise<number> {
       mkdirSync(store, { recursive: true });
       await buildStore(store, tmp, models);
       log('starting tsserve');
-      const server = await startTsserve({
+      server = await startTsserve({
         repoRoot: root,
         workDir: tmp,
         modelStore: store,
         models: ['add=add.mar', 'mlp=mlp.mar', 'mlp_batched=mlp_batched.mar', 'resnet18=resnet18.mar'],
         readyModels: ['add', 'mlp', 'mlp_batched', 'resnet18'],
       });
-      serverCommand = server.command;
-      try {
-        const auth = { Authorization: `Bearer ${server.inferenceKey}` };
-        const settings: Record<string, string> = {};
-        for (const n of ['add', 'mlp', 'mlp_batched', 'resnet18']) settings[n] = await describeSettings(server, n);
-        const layoutText = (m: ModelName) => `${layouts[m].workers} x ${layouts[m].intraOpNumThreads} ORT threads`;
+      const s = server;
+      stops.push(() => s.stop());
+    }
+    const serverCommand = server?.command ?? '';
+    const auth: Record<string, string> = server !== undefined ? { Authorization: `Bearer ${server.inferenceKey}` } : {};
+    const settings: Record<string, string> = {};
+    const verified = new Map<string, string | undefined>();
+    if (server !== undefined) {
+      for (const n of ['add', 'mlp', 'mlp_batched', 'resnet18']) settings[n] = await describeSettings(server, n);
+      for (const c of cases) verified.set(c.id, await verify(server, c.model, models[c.model], c));
+      verified.set('mlp_batched', await verify(server, 'mlp_batched', models.mlp, cases.find((c) => c.id === 'mlp-json')!));
+      for (const [k, v] of verified) log(`verify ${k}: ${v ?? 'ok'}`);
+    }
+    const layoutText = (m: ModelName) => `${layouts[m].workers} x ${layouts[m].intraOpNumThreads} ORT threads`;
 
-        const verified = new Map<string, string | undefined>();
-        for (const c of cases) verified.set(c.id, await verify(server, c.model, models[c.model], c));
-        verified.set('mlp_batched', await verify(server, 'mlp_batched', models.mlp, cases.find((c) => c.id === 'mlp-json')!));
-        for (const [k, v] of verified) log(`verify ${k}: ${v ?? 'ok'}`);
-
-        const measure = async (c: Case, name: string, conns: number, extraNote?: string): Promise<WrkResult | undefined> => {
-          const problem = verified.get(name === 'mlp_batched' ? 'mlp_batched' : c.id);
-          const label = name === c.model ? c.label : `${c.label} → ${name}`;
-          if (problem !== undefined) {
-            rows.push({ section: 'tsserve', name: `${label}, ${conns} conns`, command: '', settings: settings[name] ?? '', note: `not measured: ${problem}` });
-            return undefined;
-          }
-          const script = writeScript(tmp, `ts-${name}-${c.id}`, { method: 'POST', headers: { ...auth, 'Content-Type': c.contentType }, bodyFile: c.bodyFile });
-          const run = wrkRun(opts, `${server.inferenceUrl}/predictions/${name}`, script, conns);
+    const tsserveTask = (c: Case, name: string, conns: number): Task | undefined => {
+      if (server === undefined) return undefined;
+      const label = name === c.model ? c.label : `${c.label} → ${name}`;
+      const problem = verified.get(name === 'mlp_batched' ? 'mlp_batched' : c.id);
+      const script = writeScript(tmp, `ts-${name}-${c.id}`, { method: 'POST', headers: { ...auth, 'Content-Type': c.contentType }, bodyFile: c.bodyFile });
+      const run = wrkRun(opts, `${server.inferenceUrl}/predictions/${name}`, script, conns);
+      return {
+        key: `ts/${name}/${c.id}/${conns}`,
+        row: { section: 'tsserve', name: `${label}, ${conns} conns`, command: describeRun(run, `/predictions/${name}`), settings: `${settings[name]}, ${layoutText(c.model)}` },
+        run: async () => {
+          if (problem !== undefined) return { perSec: 0, problem: `not measured: ${problem}` };
           log(`tsserve ${name} ${c.id} c${conns}`);
-          const r = await runWrk(run);
-          const floorRate = floorPerSec.get(`${c.id}/${conns}`);
-          const ort = ortPerSec[c.model];
-          const notes = [checkRun(r), extraNote].filter((x): x is string => x !== undefined);
-          rows.push({
-            section: 'tsserve',
-            name: `${label}, ${conns} conns`,
-            command: describeRun(run, `/predictions/${name}`),
-            settings: `${settings[name]}, ${layoutText(c.model)}`,
-            perSec: r.reqPerSec,
-            p50Ms: r.p50Ms,
-            p99Ms: r.p99Ms,
-            ...(floorRate ? { pctFloor: (100 * r.reqPerSec) / floorRate } : {}),
-            ...(ort ? { pctInProcess: (100 * r.reqPerSec) / ort } : {}),
-            ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
-          });
-          return r;
-        };
+          return fromWrk(await runWrk(run));
+        },
+      };
+    };
 
-        for (const c of cases) for (const conns of opts.connections) await measure(c, c.model, conns);
-
-        // GET /ping while resnet18 is under load at 16 connections.
-        const resnet = cases.find((c) => c.id === 'resnet18-octet')!;
-        if (verified.get(resnet.id) === undefined) {
-          const pingScript = writeScript(tmp, 'ts-ping', { method: 'GET', headers: auth });
-          const loadScript = writeScript(tmp, 'ts-resnet18-load', { method: 'POST', headers: { ...auth, 'Content-Type': resnet.contentType }, bodyFile: resnet.bodyFile });
-          const pingRun = wrkRun(opts, `${server.inferenceUrl}/ping`, pingScript, 1);
-          log('tsserve /ping under resnet18 load');
-          const [ping] = await Promise.all([runWrk(pingRun), runWrk(wrkRun(opts, `${server.inferenceUrl}/predictions/resnet18`, loadScript, 16))]);
-          rows.push({
-            section: 'tsserve',
-            name: 'GET /ping while resnet18 float32 runs at 16 conns',
-            command: describeRun(pingRun, '/ping'),
-            settings: 'concurrent with the resnet18 load',
-            perSec: ping.reqPerSec,
-            p50Ms: ping.p50Ms,
-            p99Ms: ping.p99Ms,
-            note: [`target p99 < 20 ms: ${ping.p99Ms < 20 ? 'met' : 'NOT met'}`, checkRun(ping)].filter(Boolean).join('; '),
-          });
-        }
-
-        // Batching on vs off for mlp at 64 connections (batching off = the mlp runs above).
-        const mlp = cases.find((c) => c.id === 'mlp-json')!;
-        const conns = Math.max(...opts.connections, 64);
-        const off = rows.find((r) => r.section === 'tsserve' && r.name === `${mlp.label}, ${conns} conns`)?.perSec ?? (await measure(mlp, 'mlp', conns))?.reqPerSec;
-        const on = await measure(mlp, 'mlp_batched', conns);
-        if (on !== undefined && off !== undefined) {
-          const last = rows[rows.length - 1]!;
-          last.note = [last.note, `batching on / off = ${(on.reqPerSec / off).toFixed(2)}`].filter(Boolean).join('; ');
-        }
-      } finally {
-        await server.stop();
+    for (const c of cases) {
+      const script = writeScript(tmp, `floor-${c.id}`, { method: 'POST', headers: { 'Content-Type': c.contentType }, bodyFile: c.bodyFile });
+      for (const conns of opts.connections) {
+        const run = wrkRun(opts, `http://127.0.0.1:${floor.port}/predictions/${c.model}`, script, conns);
+        tasks.push({
+          key: `floor/${c.id}/${conns}`,
+          row: {
+            section: 'floor',
+            name: `${c.label}, ${conns} conns`,
+            command: describeRun(run, `/predictions/${c.model}`),
+            settings: c.contentType === 'application/json' ? 'Fastify, JSON.parse, constant answer' : 'Fastify, raw body, constant answer',
+          },
+          run: async () => {
+            log(`floor ${c.id} c${conns}`);
+            return fromWrk(await runWrk(run));
+          },
+        });
+        const ts = tsserveTask(c, c.model, conns);
+        if (ts !== undefined) tasks.push(ts);
       }
+    }
+
+    // GET /ping while resnet18 is under load at 16 connections.
+    const resnet = cases.find((c) => c.id === 'resnet18-octet')!;
+    if (server !== undefined) {
+      const pingScript = writeScript(tmp, 'ts-ping', { method: 'GET', headers: auth });
+      const loadScript = writeScript(tmp, 'ts-resnet18-load', { method: 'POST', headers: { ...auth, 'Content-Type': resnet.contentType }, bodyFile: resnet.bodyFile });
+      const pingRun = wrkRun(opts, `${server.inferenceUrl}/ping`, pingScript, 1);
+      const loadRun = wrkRun(opts, `${server.inferenceUrl}/predictions/resnet18`, loadScript, 16);
+      tasks.push({
+        key: 'ts/ping',
+        row: { section: 'tsserve', name: 'GET /ping while resnet18 float32 runs at 16 conns', command: describeRun(pingRun, '/ping'), settings: 'concurrent with the resnet18 load' },
+        run: async () => {
+          const problem = verified.get(resnet.id);
+          if (problem !== undefined) return { perSec: 0, problem: `not measured: ${problem}` };
+          log('tsserve /ping under resnet18 load');
+          const [ping] = await Promise.all([runWrk(pingRun), runWrk(loadRun)]);
+          return fromWrk(ping);
+        },
+      });
+    }
+
+    // Batching on vs off for mlp at the highest connection count (off = the mlp task above).
+    const mlp = cases.find((c) => c.id === 'mlp-json')!;
+    const batchConns = Math.max(...opts.connections, 64);
+    if (!opts.connections.includes(batchConns)) {
+      const off = tsserveTask(mlp, 'mlp', batchConns);
+      if (off !== undefined) tasks.push(off);
+    }
+    const on = tsserveTask(mlp, 'mlp_batched', batchConns);
+    if (on !== undefined) tasks.push(on);
+
+    // Rounds: every task once per round, so that both sides of each comparison see the same
+    // machine state; each row shows its median round.
+    const samples = new Map<string, Sample[]>();
+    for (let round = 1; round <= opts.rounds; round++) {
+      log(`round ${round} of ${opts.rounds}`);
+      for (const t of tasks) {
+        const list = samples.get(t.key) ?? [];
+        list.push(await t.run());
+        samples.set(t.key, list);
+      }
+    }
+    const med = (key: string): Sample | undefined => {
+      const list = samples.get(key);
+      return list === undefined ? undefined : median(list);
+    };
+    for (const t of tasks) {
+      const list = samples.get(t.key)!;
+      const m = median(list);
+      const problems = [...new Set(list.map((x) => x.problem).filter((x): x is string => x !== undefined))];
+      const row: Row = { ...t.row, perSec: m.perSec };
+      if (m.p50Ms !== undefined) row.p50Ms = m.p50Ms;
+      if (m.p99Ms !== undefined) row.p99Ms = m.p99Ms;
+      const notes = problems.length > 0 ? problems : t.row.note !== undefined ? [t.row.note] : [];
+      const [, name, caseId, conns] = t.key.split('/');
+      if (t.row.section === 'in-process') row.pctInProcess = 100;
+      if (t.row.section === 'floor') row.pctFloor = 100;
+      if (t.row.section === 'tsserve' && caseId !== undefined && conns !== undefined) {
+        const floorRate = med(`floor/${caseId}/${conns}`)?.perSec;
+        const ort = med(`ort/${caseId.split('-')[0]}`)?.perSec;
+        if (floorRate) row.pctFloor = (100 * m.perSec) / floorRate;
+        if (ort) row.pctInProcess = (100 * m.perSec) / ort;
+      }
+      if (t.key === 'ts/ping') {
+        const worst = Math.max(...list.map((x) => x.p99Ms ?? Infinity));
+        notes.push(`target p99 < 20 ms: ${worst < 20 ? 'met' : 'NOT met'} (worst round ${fmt(worst, 2)} ms)`);
+      }
+      if (name === 'mlp_batched') {
+        const off = med(`ts/mlp/mlp-json/${conns}`)?.perSec;
+        if (off) notes.push(`batching on / off = ${(m.perSec / off).toFixed(2)}`);
+      }
+      if (list.length > 1) notes.push(`rounds: ${list.map((x) => fmt(x.perSec)).join(' / ')}`);
+      if (notes.length > 0) row.note = notes.join('; ');
+      rows.push(row);
     }
 
     const tableText = table();
@@ -423,6 +478,7 @@ async function main(): Promise<number> {
     const invalid = (r: Row) => r.note !== undefined && /not measured|errors or non-2xx|no request completed|skipped/.test(r.note);
     return rows.some(invalid) ? 1 : 0;
   } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
     rmSync(tmp, { recursive: true, force: true });
   }
 }
@@ -445,6 +501,10 @@ below comes from that one run (figures from different runs are not comparable on
 - Node.js ${process.version}, onnxruntime-node ${ortVersion}, ${versionOf('wrk', ['--version'])}
 - Load: wrk on the same machine over loopback (it competes with the server for the ${cpus} cores),
   ${opts.durationSec} s per run, ${opts.wrkThreads} wrk thread(s).
+- Rounds: ${opts.rounds}. Every run is made once per round (a case's floor run right before its
+  tsserve run), so both sides of a comparison see the same machine state; each row shows its
+  median round (its p50/p99 too), the note lists every round's rate. The /ping target is judged on
+  the worst round.
 - tsserve: \`${serverCommand || 'not run'}\`, default configuration: token authorization on (the
   inference key is sent), Prometheus metrics on, batching off except \`mlp_batched\`
   (\`batchSize: 8\`, \`maxBatchDelay: 5\` in its model_config.yaml).
@@ -464,9 +524,9 @@ batching on beats batching off for mlp at 64 connections.
 
 \`\`\`bash
 sudo apt-get install -y wrk      # Debian's wrk drives the load
-npm run bench                    # builds, runs everything (about 4 minutes), rewrites this file
-npm run bench -- --quick         # 3 s per run
-npm run bench -- --duration 20 --connections 16,64 --wrk-threads 1 --resnet-json --no-write
+npm run bench                    # builds, runs everything: 3 rounds of 5 s runs (about 7 minutes), rewrites this file
+npm run bench -- --quick         # 1 round of 3 s runs
+npm run bench -- --rounds 5 --duration 10 --connections 16,64 --wrk-threads 1 --resnet-json --no-write
 \`\`\`
 
 Run it on an otherwise idle machine: anything else running on the cores shows up in every figure.
