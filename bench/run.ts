@@ -506,8 +506,10 @@ below comes from that one run (figures from different runs are not comparable on
   median round (its p50/p99 too), the note lists every round's rate. The /ping target is judged on
   the worst round.
 - tsserve: \`${serverCommand || 'not run'}\`, default configuration: token authorization on (the
-  inference key is sent), Prometheus metrics on, batching off except \`mlp_batched\`
-  (\`batchSize: 8\`, \`maxBatchDelay: 5\` in its model_config.yaml).
+  inference key is sent), Prometheus metrics on, \`batchSize\` 1 (the default) except \`mlp_batched\`
+  (\`batchSize: 8\`, \`maxBatchDelay: 5\` in its model_config.yaml). With the built-in tensor handler,
+  batchSize 1 still runs requests that reach a worker together as one ONNX Runtime batch, without
+  waiting for company (docs/engine.md "Few wake-ups"); batchSize 8 adds the wait.
 - Inputs: one canonical sample per request (x[i] = (i % 255) / 255 - 0.5, shared/models/README.md);
   each server answer was checked against models.json's reference before measuring.
 - % of floor: tsserve req/s over the bare Fastify route's req/s for the same body and connections.
@@ -518,7 +520,8 @@ ${tableText}
 
 Targets (issue #5): add and mlp >= 90% of the floor; resnet18 with a binary body >= 90% of
 in-process ONNX Runtime; GET /ping p99 < 20 ms while resnet18 is loaded at 16 connections;
-batching on beats batching off for mlp at 64 connections.
+batching on beats batching off for mlp at 64 connections. Where the time goes, what was tried
+and what is left: docs/performance.md.
 
 ## Running it
 
