@@ -80,7 +80,8 @@ export class ModelRuntimeImpl implements ModelRuntime {
       maxBatchDelayMs: () => this.current.maxBatchDelayMs,
       dispatch: (slot, jobs) => this.pool.run(slot, jobs),
       onTake: (jobs) => this.taken(jobs),
-      preferred: (slot) => slot.isAwakeAndFast,
+      // Only slots with room are offered: for a fast one, its message is still being assembled.
+      preferred: (slot) => slot.isFast,
     });
     this.pool = new WorkerPool({
       spec: () => this.current,

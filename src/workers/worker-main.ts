@@ -9,7 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { format } from 'node:util';
 import { isBatchable } from './io.js';
-import type { FromWorker, LogLevel, RunBatch, ToWorker, WorkerInit } from './messages.js';
+import type { BatchResult, FromWorker, LogLevel, RunBatch, ToWorker, WorkerInit } from './messages.js';
 import type { InferenceRequest, ModelIO } from './types.js';
 import { createSession, readIO } from './session.js';
 import { NativeGuard, guardOrt } from './native-guard.js';
@@ -87,10 +87,7 @@ async function inspect(file: string): Promise<void> {
 /** Results held back for one message (see `runMessage`) go out at least this often. */
 const RESULT_FLUSH_MILLIS = 1;
 
-/** One batch's answer as it goes back to the main thread. */
-type Done = Extract<FromWorker, { kind: 'results' }>['batches'][number];
-
-function postResults(done: Done[]): void {
+function postResults(done: BatchResult[]): void {
   if (done.length === 0) return;
   const transfer = new Set<ArrayBuffer>();
   for (const d of done) for (const r of d.results) if (r.ok) transfer.add(r.response.body.buffer as ArrayBuffer);
@@ -128,14 +125,14 @@ async function runMessage(runner: BatchRunner, batches: readonly RunBatch[], fus
     postResults(
       batches.map((b) => {
         const n = b.requests.length;
-        const done: Done = { batchId: b.batchId, results: results.slice(at, at + n), handlerMillis: (millis * n) / all.length };
+        const done: BatchResult = { batchId: b.batchId, results: results.slice(at, at + n), handlerMillis: (millis * n) / all.length };
         at += n;
         return done;
       }),
     );
     return;
   }
-  let held: Done[] = [];
+  let held: BatchResult[] = [];
   let heldSince = 0;
   for (const batch of batches) {
     const t0 = performance.now();

@@ -83,16 +83,13 @@ export class WorkerSlot {
     return this.batchMillis !== undefined && this.batchMillis < FAST_BATCH_MILLIS ? MAX_BATCHES_PER_WORKER : SLOW_BATCHES_PER_WORKER;
   }
 
+  /**
+   * Its batches run in under FAST_BATCH_MILLIS. A fast slot with room holds batches not yet
+   * posted, so more work for it joins the same message and costs no wake-up (the batcher
+   * prefers it to an idle worker, batcher.ts).
+   */
   get isFast(): boolean {
     return this.capacity === MAX_BATCHES_PER_WORKER;
-  }
-
-  /**
-   * Fast and holding batches not yet posted: more work for it joins the same message and costs
-   * no wake-up (the batcher prefers it to an idle worker, batcher.ts).
-   */
-  get isAwakeAndFast(): boolean {
-    return this.isFast && this.inflight.length > 0 && (this.thread?.pendingBatches ?? 0) > 0;
   }
 
   /** Can take a batch besides the ones it holds (see the module comment). */

@@ -204,9 +204,9 @@ test('a fast worker takes no new message until it has answered the one it holds'
   const batch = { id: 1, jobs: [], timer: undefined, sentNs: 0n };
   slot.inflight = [batch];
   thread.pendingBatches = 1; // the message is still being assembled in this turn
-  assert.ok(slot.hasRoom && slot.isAwakeAndFast);
+  assert.ok(slot.hasRoom && slot.isFast);
   thread.pendingBatches = 0; // posted
-  assert.ok(!slot.hasRoom && !slot.isAwakeAndFast);
+  assert.ok(!slot.hasRoom);
   slot.inflight = Array.from({ length: MAX_BATCHES_PER_WORKER }, (_, i) => ({ ...batch, id: i }));
   thread.pendingBatches = MAX_BATCHES_PER_WORKER;
   assert.ok(!slot.hasRoom, 'a full message');
@@ -214,7 +214,7 @@ test('a fast worker takes no new message until it has answered the one it holds'
   slot.batchMillis = FAST_BATCH_MILLIS * 10;
   slot.inflight = [batch];
   thread.pendingBatches = 0;
-  assert.ok(slot.hasRoom && !slot.isAwakeAndFast);
+  assert.ok(slot.hasRoom && !slot.isFast);
   slot.inflight = [batch, { ...batch, id: 2 }];
   assert.ok(!slot.hasRoom);
 });
