@@ -268,6 +268,12 @@ type Task = {
   key: string;
   row: Pick<Row, 'section' | 'name' | 'command' | 'settings'> & { note?: string };
   run: () => Promise<Sample>;
+  /** Keys of the tasks this one is reported against (% of floor, % of in-process, batching off). */
+  floorKey?: string;
+  ortKey?: string;
+  batchingOffKey?: string;
+  /** Judge the /ping latency target on this task's worst round. */
+  pingTarget?: boolean;
 };
 
 const fromWrk = (r: WrkResult): Sample => ({ perSec: r.reqPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, ...(checkRun(r) ? { problem: checkRun(r)! } : {}) });
@@ -362,6 +368,9 @@ async function main(): Promise<number> {
       const run = wrkRun(opts, `${server.inferenceUrl}/predictions/${name}`, script, conns);
       return {
         key: `ts/${name}/${c.id}/${conns}`,
+        floorKey: `floor/${c.id}/${conns}`,
+        ortKey: `ort/${c.model}`,
+        ...(name === 'mlp_batched' ? { batchingOffKey: `ts/mlp/${c.id}/${conns}` } : {}),
         row: { section: 'tsserve', name: `${label}, ${conns} conns`, command: describeRun(run, `/predictions/${name}`), settings: `${settings[name]}, ${layoutText(c.model)}` },
         run: async () => {
           if (problem !== undefined) return { perSec: 0, problem: `not measured: ${problem}` };
@@ -402,6 +411,7 @@ async function main(): Promise<number> {
       const loadRun = wrkRun(opts, `${server.inferenceUrl}/predictions/resnet18`, loadScript, 16);
       tasks.push({
         key: 'ts/ping',
+        pingTarget: true,
         row: { section: 'tsserve', name: 'GET /ping while resnet18 float32 runs at 16 conns', command: describeRun(pingRun, '/ping'), settings: 'concurrent with the resnet18 load' },
         run: async () => {
           const problem = verified.get(resnet.id);
@@ -446,21 +456,18 @@ async function main(): Promise<number> {
       if (m.p50Ms !== undefined) row.p50Ms = m.p50Ms;
       if (m.p99Ms !== undefined) row.p99Ms = m.p99Ms;
       const notes = problems.length > 0 ? problems : t.row.note !== undefined ? [t.row.note] : [];
-      const [, name, caseId, conns] = t.key.split('/');
       if (t.row.section === 'in-process') row.pctInProcess = 100;
       if (t.row.section === 'floor') row.pctFloor = 100;
-      if (t.row.section === 'tsserve' && caseId !== undefined && conns !== undefined) {
-        const floorRate = med(`floor/${caseId}/${conns}`)?.perSec;
-        const ort = med(`ort/${caseId.split('-')[0]}`)?.perSec;
-        if (floorRate) row.pctFloor = (100 * m.perSec) / floorRate;
-        if (ort) row.pctInProcess = (100 * m.perSec) / ort;
-      }
-      if (t.key === 'ts/ping') {
+      const floorRate = t.floorKey !== undefined ? med(t.floorKey)?.perSec : undefined;
+      const ort = t.ortKey !== undefined ? med(t.ortKey)?.perSec : undefined;
+      if (floorRate) row.pctFloor = (100 * m.perSec) / floorRate;
+      if (ort) row.pctInProcess = (100 * m.perSec) / ort;
+      if (t.pingTarget) {
         const worst = Math.max(...list.map((x) => x.p99Ms ?? Infinity));
         notes.push(`target p99 < 20 ms: ${worst < 20 ? 'met' : 'NOT met'} (worst round ${fmt(worst, 2)} ms)`);
       }
-      if (name === 'mlp_batched') {
-        const off = med(`ts/mlp/mlp-json/${conns}`)?.perSec;
+      if (t.batchingOffKey !== undefined) {
+        const off = med(t.batchingOffKey)?.perSec;
         if (off) notes.push(`batching on / off = ${(m.perSec / off).toFixed(2)}`);
       }
       if (list.length > 1) notes.push(`rounds: ${list.map((x) => fmt(x.perSec)).join(' / ')}`);
