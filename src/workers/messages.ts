@@ -5,8 +5,8 @@
  *    | new Worker(workerData: WorkerInit)   |
  *    |                                      | load session, handler, warm-up
  *    | <------------- ready | load-failed --|
- *    | run {batches: [{batchId, requests}]} > |   (request bodies transferred, not copied)
- *    | <------- results {batches: [{batchId, results}]} |   (response bodies transferred)
+ *    | run (encoded RunBatch[]) ----------> |   (wire.ts: one JSON string + bodies packed
+ *    | <------ results (encoded BatchResult[]) |    in transferred buffers, not cloned objects)
  *    | <--------------------------- log ... |   (any time: handler console output, errors)
  *
  * A `run` message carries one or more batches (worker-thread.ts coalesces the batches dispatched
@@ -19,6 +19,7 @@
  */
 import type { ErrorWire } from '../errors.js';
 import type { InferenceRequest, InferenceResponse, ModelIO, ModelSpec, Protocol } from './types.js';
+import type { EncodedBodies } from './wire.js';
 
 export type WorkerInit = (
   | {
@@ -37,7 +38,8 @@ export type WorkerInit = (
 /** One handler batch: `requests` are handed to the handler together (at most batchSize). */
 export type RunBatch = { batchId: number; requests: InferenceRequest[] };
 
-export type ToWorker = { kind: 'run'; batches: RunBatch[] };
+/** `RunBatch[]` encoded by wire.ts encodeRun. */
+export type ToWorker = { kind: 'run' } & EncodedBodies;
 
 /** An error answer for one request: what the HTTP layer renders (OIP routes as `{"error": msg}`). */
 export type RequestErrorWire = ErrorWire & { protocol: Protocol };
@@ -54,7 +56,8 @@ export type FromWorker =
   | { kind: 'load-failed'; message: string; stack?: string }
   | { kind: 'inspected'; io: ModelIO }
   | { kind: 'inspect-failed'; message: string }
-  | { kind: 'results'; batches: BatchResult[] }
+  /** `BatchResult[]` encoded by wire.ts encodeResults. */
+  | ({ kind: 'results' } & EncodedBodies)
   | {
       kind: 'log';
       level: LogLevel;

@@ -74,9 +74,10 @@ export class ModelRuntimeImpl implements ModelRuntime {
     this.metrics = opts.metrics;
     this.perRequest = !isBatchable(opts.io) && isBuiltinHandler(opts.spec.handler);
     this.queue = new JobQueue<Job>(Math.max(1, opts.spec.jobQueueSize));
+    const batchSize = () => (this.perRequest ? 1 : this.current.batchSize);
     this.batcher = new Batcher<Job, WorkerSlot>({
       queue: this.queue,
-      batchSize: () => (this.perRequest ? 1 : this.current.batchSize),
+      batchSize,
       maxBatchDelayMs: () => this.current.maxBatchDelayMs,
       dispatch: (slot, jobs) => this.pool.run(slot, jobs),
       onTake: (jobs) => this.taken(jobs),
@@ -85,6 +86,7 @@ export class ModelRuntimeImpl implements ModelRuntime {
     });
     this.pool = new WorkerPool({
       spec: () => this.current,
+      batchSize,
       io: opts.io,
       log: opts.log,
       modelLog: opts.modelLog,

@@ -11,6 +11,7 @@ import { format } from 'node:util';
 import { isBatchable } from './io.js';
 import type { BatchResult, FromWorker, LogLevel, RunBatch, ToWorker, WorkerInit } from './messages.js';
 import type { InferenceRequest, ModelIO } from './types.js';
+import { decodeRun, encodeResults } from './wire.js';
 import { createSession, readIO } from './session.js';
 import { NativeGuard, guardOrt } from './native-guard.js';
 import { BatchRunner } from '../handlers/pipeline.js';
@@ -89,9 +90,8 @@ const RESULT_FLUSH_MILLIS = 1;
 
 function postResults(done: BatchResult[]): void {
   if (done.length === 0) return;
-  const transfer = new Set<ArrayBuffer>();
-  for (const d of done) for (const r of d.results) if (r.ok) transfer.add(r.response.body.buffer as ArrayBuffer);
-  post({ kind: 'results', batches: done }, [...transfer]);
+  const { payload, transfer } = encodeResults(done);
+  post({ kind: 'results', ...payload }, transfer);
 }
 
 async function runRequests(runner: BatchRunner, requests: readonly InferenceRequest[]): Promise<Awaited<ReturnType<BatchRunner['run']>>> {
@@ -196,7 +196,8 @@ async function serve(init: Extract<WorkerInit, { mode: 'serve' }>): Promise<void
   let chain: Promise<void> = Promise.resolve();
   port!.on('message', (msg: ToWorker) => {
     if (msg.kind !== 'run') return;
-    chain = chain.then(() => runMessage(runner, msg.batches, fuse));
+    const batches = decodeRun(msg);
+    chain = chain.then(() => runMessage(runner, batches, fuse));
   });
   post({ kind: 'ready', io, loadMillis: performance.now() - started });
 }

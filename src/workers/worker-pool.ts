@@ -14,7 +14,8 @@
  * Pipelining and coalescing: a postMessage wakes the other thread, which costs as much as
  * running a small model, so a fast worker (batches under FAST_BATCH_MILLIS) gets its work in as
  * few messages as possible: the batches dispatched to it in one event-loop turn travel in one
- * message (up to MAX_BATCHES_PER_WORKER; worker-thread.ts), and it is given nothing more until
+ * message (up to MAX_REQUESTS_PER_MESSAGE requests, at least one batch; worker-thread.ts), and it
+ * is given nothing more until
  * it has answered that message — meanwhile jobs wait in the queue and the next message carries
  * all of them. A slow worker holds one batch more than it runs (SLOW_BATCHES_PER_WORKER), so it
  * never waits for a message round trip between batches. Each batch still runs as its own handler
@@ -47,8 +48,11 @@ export type SlotState = 'STARTING' | 'IDLE' | 'BUSY' | 'STOPPING' | 'BACKOFF' | 
 
 type InFlight = { id: number; jobs: Job[]; timer: NodeJS.Timeout | undefined; sentNs: bigint };
 
-/** Batches a fast worker may get in one message. */
-export const MAX_BATCHES_PER_WORKER = 8;
+/**
+ * Requests a fast worker may get in one message (at least one batch). More would leave the other
+ * workers idle while one runs the lot, and hold back answers that are ready.
+ */
+export const MAX_REQUESTS_PER_MESSAGE = 8;
 /** Batches a worker may hold otherwise (and before its first answer): the one it runs plus one. */
 export const SLOW_BATCHES_PER_WORKER = 2;
 /** Below this average handler time per batch, a worker counts as fast. */
@@ -73,14 +77,19 @@ export class WorkerSlot {
   /** Moving average of the handler time of this thread's batches (undefined before the first). */
   batchMillis: number | undefined;
 
-  constructor(id: string, log: Logger) {
+  /** The model's batch size (read on every check: it sizes a fast slot's message). */
+  private readonly batchSize: () => number;
+
+  constructor(id: string, log: Logger, batchSize: () => number = () => 1) {
     this.id = id;
     this.log = log;
+    this.batchSize = batchSize;
   }
 
-  /** Batches this slot may hold now (see MAX_BATCHES_PER_WORKER). */
+  /** Batches this slot may hold now (see MAX_REQUESTS_PER_MESSAGE, SLOW_BATCHES_PER_WORKER). */
   get capacity(): number {
-    return this.batchMillis !== undefined && this.batchMillis < FAST_BATCH_MILLIS ? MAX_BATCHES_PER_WORKER : SLOW_BATCHES_PER_WORKER;
+    if (!this.isFast) return SLOW_BATCHES_PER_WORKER;
+    return Math.max(1, Math.floor(MAX_REQUESTS_PER_MESSAGE / Math.max(1, this.batchSize())));
   }
 
   /**
@@ -89,7 +98,7 @@ export class WorkerSlot {
    * prefers it to an idle worker, batcher.ts).
    */
   get isFast(): boolean {
-    return this.capacity === MAX_BATCHES_PER_WORKER;
+    return this.batchMillis !== undefined && this.batchMillis < FAST_BATCH_MILLIS;
   }
 
   /** Can take a batch besides the ones it holds (see the module comment). */
@@ -123,6 +132,8 @@ export type PoolEvents = {
 
 export type PoolOptions = {
   spec: () => ModelSpec;
+  /** Requests per batch as the batcher forms them. */
+  batchSize: () => number;
   io: ModelIO;
   log: Logger;
   modelLog: Logger;
@@ -176,7 +187,7 @@ export class WorkerPool {
     for (let i = 0; i < n && !this.closed; i++) {
       const id = this.opts.nextWorkerId();
       const spec = this.opts.spec();
-      const slot = new WorkerSlot(id, this.opts.modelLog.child({ model: spec.name, version: spec.version, workerId: id }));
+      const slot = new WorkerSlot(id, this.opts.modelLog.child({ model: spec.name, version: spec.version, workerId: id }), this.opts.batchSize);
       this.list.push(slot);
       this.start(slot);
     }
@@ -284,7 +295,7 @@ export class WorkerPool {
     this.offerWork(slot);
   }
 
-  /** postMessage refused a batch's data (not structured-cloneable): fail its jobs, keep the worker. */
+  /** A batch could not be sent (wire.ts or postMessage refused its data): fail its jobs, keep the worker. */
   private sendFailed(slot: WorkerSlot, thread: WorkerThread, batch: InFlight, err: unknown): void {
     if (slot.thread !== thread || !slot.inflight.includes(batch)) return;
     clearTimeout(batch.timer);

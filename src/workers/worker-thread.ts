@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { FromWorker, LogLevel, RunBatch, ToWorker, WireResult, WorkerInit } from './messages.js';
 import { createGuardBuffer, waitForNativeCalls } from './native-guard.js';
 import type { InferenceRequest, ModelIO } from './types.js';
+import { decodeResults, encodeRun } from './wire.js';
 
 export const WORKER_ENTRY = new URL('./worker-main.js', import.meta.url);
 
@@ -22,16 +23,6 @@ export type WorkerThreadEvents = {
   /** The thread ended (any reason). `error` is an uncaught error that ended it, if any. */
   onExit?(code: number, error?: Error): void;
 };
-
-/** Copies `u8` unless it owns its whole ArrayBuffer, so the result can be transferred. */
-export function transferable(u8: Uint8Array): Uint8Array {
-  const buf = u8.buffer;
-  if (buf instanceof ArrayBuffer && u8.byteOffset === 0 && u8.byteLength === buf.byteLength) return u8;
-  if (!(buf instanceof ArrayBuffer)) return u8; // shared memory: cloned by reference, never transferred
-  const copy = new Uint8Array(u8.byteLength);
-  copy.set(u8);
-  return copy;
-}
 
 /** What the caller describes; the guard buffer is added here. */
 export type WorkerThreadInit = WorkerInit extends infer T ? (T extends unknown ? Omit<T, 'guard'> : never) : never;
@@ -68,7 +59,7 @@ export class WorkerThread {
           events.onInspectFailed?.(m.message);
           break;
         case 'results':
-          for (const b of m.batches) events.onResult?.(b.batchId, b.results, b.handlerMillis);
+          for (const b of decodeResults(m)) events.onResult?.(b.batchId, b.results, b.handlerMillis);
           break;
         case 'log':
           events.onLog?.(m.level, m.stack !== undefined ? `${m.msg}\n${m.stack}` : m.msg, m.stream, m.reqId);
@@ -115,12 +106,12 @@ export class WorkerThread {
   }
 
   /**
-   * Queues a batch for the worker; request bodies are transferred (the caller must not use them
-   * afterwards). Batches queued in the same event-loop turn go out together in one message, at
+   * Queues a batch for the worker; large request bodies are transferred (the caller must not use
+   * them afterwards), small ones copied into the message (wire.ts). Batches queued in the same event-loop turn go out together in one message, at
    * the end of the turn: a postMessage wakes the worker thread, which costs as much as running a
    * small model, so under load one wake-up serves every batch dispatched meanwhile. The worker
    * still runs and answers each batch on its own. `onSendFailed` is called (later) if the batch
-   * could not be sent (postMessage refused its data).
+   * could not be sent (wire.ts or postMessage refused its data).
    */
   run(batchId: number, requests: InferenceRequest[], onSendFailed?: (err: unknown) => void): void {
     this.pending.push({ batch: { batchId, requests }, onSendFailed });
@@ -140,7 +131,7 @@ export class WorkerThread {
     try {
       this.post(pending.map((p) => p.batch));
     } catch {
-      // Some batch holds data postMessage refuses: send them one by one, fail only those.
+      // Some batch holds data that cannot be sent: send them one by one, fail only those.
       for (const p of pending) {
         try {
           this.post([p.batch]);
@@ -153,17 +144,9 @@ export class WorkerThread {
   }
 
   private post(batches: RunBatch[]): void {
-    const transfer = new Set<ArrayBuffer>();
-    for (const b of batches) {
-      for (const r of b.requests) {
-        for (const p of r.params) {
-          p.value = transferable(p.value);
-          if (p.value.buffer instanceof ArrayBuffer) transfer.add(p.value.buffer);
-        }
-      }
-    }
-    const msg: ToWorker = { kind: 'run', batches };
-    this.worker.postMessage(msg, [...transfer]);
+    const { payload, transfer } = encodeRun(batches);
+    const msg: ToWorker = { kind: 'run', ...payload };
+    this.worker.postMessage(msg, transfer);
   }
 
   /**

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import type { WireResult } from '../../../src/workers/messages.js';
-import { FAST_BATCH_MILLIS, MAX_BATCHES_PER_WORKER, SLOW_BATCHES_PER_WORKER, WorkerSlot } from '../../../src/workers/worker-pool.js';
+import { FAST_BATCH_MILLIS, MAX_REQUESTS_PER_MESSAGE, SLOW_BATCHES_PER_WORKER, WorkerSlot } from '../../../src/workers/worker-pool.js';
 import { WorkerThread } from '../../../src/workers/worker-thread.js';
 import type { ModelSpec } from '../../../src/workers/types.js';
 import { ADD, json, makeSpec, request, tempDir, testEngine, waitFor, writeHandler, writeModel } from './helpers.js';
@@ -104,13 +104,24 @@ test('the tensor handler answers a coalesced burst in request order with the rig
 test('a worker holds more batches only while its batches are fast', () => {
   const slot = new WorkerSlot('9000', pino({ level: 'silent' }));
   assert.equal(slot.capacity, SLOW_BATCHES_PER_WORKER, 'before the first answer');
+  assert.equal(slot.isFast, false);
   slot.batchMillis = FAST_BATCH_MILLIS / 10;
-  assert.equal(slot.capacity, MAX_BATCHES_PER_WORKER);
+  assert.equal(slot.isFast, true);
+  assert.equal(slot.capacity, MAX_REQUESTS_PER_MESSAGE);
   slot.batchMillis = FAST_BATCH_MILLIS * 10;
   assert.equal(slot.capacity, SLOW_BATCHES_PER_WORKER);
 });
 
-test('a batch postMessage refuses fails alone; the others of its turn still run', async (t) => {
+test("a fast worker's message holds MAX_REQUESTS_PER_MESSAGE requests, and at least one batch", () => {
+  let batchSize = 4;
+  const slot = new WorkerSlot('9000', pino({ level: 'silent' }), () => batchSize);
+  slot.batchMillis = FAST_BATCH_MILLIS / 10;
+  assert.equal(slot.capacity, MAX_REQUESTS_PER_MESSAGE / 4);
+  batchSize = MAX_REQUESTS_PER_MESSAGE * 4;
+  assert.equal(slot.capacity, 1);
+});
+
+test('a batch that cannot be sent fails alone; the others of its turn still run', async (t) => {
   const { engine } = testEngine(t);
   const io = await engine.inspect(ADD);
   const spec = makeSpec({ serializedFile: ADD, batchSize: 1 });
@@ -124,7 +135,7 @@ test('a batch postMessage refuses fails alone; the others of its turn still run'
   await Promise.race([isReady, timeout]).finally(() => clearTimeout(timer));
 
   const bad = request([1, 1, 1, 1]);
-  (bad.headers as Record<string, unknown>).fn = () => 1; // functions cannot be cloned
+  (bad.headers as Record<string, unknown>).fn = () => 1; // functions cannot be sent
   const failed: number[] = [];
   thread.run(1, [request([1, 2, 3, 4])], () => failed.push(1));
   thread.run(2, [bad], () => failed.push(2));
@@ -207,8 +218,8 @@ test('a fast worker takes no new message until it has answered the one it holds'
   assert.ok(slot.hasRoom && slot.isFast);
   thread.pendingBatches = 0; // posted
   assert.ok(!slot.hasRoom);
-  slot.inflight = Array.from({ length: MAX_BATCHES_PER_WORKER }, (_, i) => ({ ...batch, id: i }));
-  thread.pendingBatches = MAX_BATCHES_PER_WORKER;
+  slot.inflight = Array.from({ length: MAX_REQUESTS_PER_MESSAGE }, (_, i) => ({ ...batch, id: i }));
+  thread.pendingBatches = MAX_REQUESTS_PER_MESSAGE;
   assert.ok(!slot.hasRoom, 'a full message');
   // A slow worker holds one batch more than it runs, posted or not.
   slot.batchMillis = FAST_BATCH_MILLIS * 10;
