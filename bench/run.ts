@@ -4,13 +4,16 @@
  *   1. in-process ONNX Runtime: batch-1 session.run loops for add, mlp and resnet18, with the
  *      server's default layout (workers x intra-op threads, src/workers/thread-defaults.ts);
  *   2. the HTTP floor: a bare Fastify server (bench/floor-server.ts) that only parses the body;
+ *   2b. the hand-off floor (add and mlp, JSON): the leanest correct worker-thread model server
+ *      (bench/handoff-server.ts), the least any server that runs ONNX Runtime off its HTTP thread
+ *      must do; same layout as tsserve;
  *   3. tsserve started with the real CLI, token auth and metrics on: add and mlp with JSON bodies,
  *      resnet18 with raw float32 (application/octet-stream), at 16 and 64 connections; GET /ping
  *      latency while resnet18 is under load; mlp with batching on vs off at 64 connections.
  *
  * Needs Debian's wrk (`apt-get install -y wrk`) and a build (`npm run bench` builds first).
- * Every measurement is repeated in --rounds rounds (default 3; a case's floor run right before its
- * tsserve run) and reported as its median round: single runs on these machines vary by a third.
+ * Every measurement is repeated in --rounds rounds (default 3; a case's floor and hand-off floor runs
+ * right before its tsserve run) and reported as its median round: single runs on these machines vary by a third.
  *
  * Flags: --quick (one round of 3 s runs), --rounds <n>, --duration <s> (default 5, env
  * BENCH_DURATION_SEC), --wrk-threads <n>
@@ -23,10 +26,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { writeArchive } from '../src/archive/write-archive.js';
 import { defaultWorkerLayout } from '../src/workers/thread-defaults.js';
 import { canonicalFloat32, canonicalJson, checkOutput, loadModels, product, type BenchModel, type ModelName } from './lib/inputs.js';
-import { startFloor, startTsserve, type Tsserve } from './lib/processes.js';
+import { startFloor, startTsserve, type Floor, type Tsserve } from './lib/processes.js';
 import { describeRun, runWrk, writeScript, wrkAvailable, type WrkResult, type WrkRun } from './lib/wrk.js';
 
 type Options = {
@@ -97,7 +101,7 @@ function parseArgs(argv: string[]): Options {
 // ---- results -------------------------------------------------------------------------------------
 
 type Row = {
-  section: 'in-process' | 'floor' | 'tsserve';
+  section: 'in-process' | 'floor' | 'hand-off floor' | 'tsserve';
   name: string;
   command: string;
   settings: string;
@@ -191,6 +195,11 @@ function checkRun(r: WrkResult): string | undefined {
   return r.errors > 0 ? `${r.errors} errors or non-2xx answers` : undefined;
 }
 
+// ---- 2b. the hand-off floor -----------------------------------------------------------------------
+
+/** The models measured against the hand-off floor (issue #5's "90% of the floor" targets). */
+const HANDOFF_MODELS = ['add', 'mlp'] as const;
+
 // ---- 3. tsserve ----------------------------------------------------------------------------------
 
 /** The archives: mlp twice, batching off (default batchSize 1) and on (mlp_batched). */
@@ -215,9 +224,14 @@ async function buildStore(store: string, dir: string, models: Record<ModelName, 
 }
 
 async function verify(server: Tsserve, name: string, model: BenchModel, c: Case): Promise<string | undefined> {
-  const res = await fetch(`${server.inferenceUrl}/predictions/${name}`, {
+  return verifyAt(server.inferenceUrl, server.inferenceKey, name, model, c);
+}
+
+/** Posts the case's body to `<url>/predictions/<name>` and checks the answer against the reference. */
+async function verifyAt(url: string, key: string, name: string, model: BenchModel, c: Case): Promise<string | undefined> {
+  const res = await fetch(`${url}/predictions/${name}`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${server.inferenceKey}`, 'content-type': c.contentType },
+    headers: { authorization: `Bearer ${key}`, 'content-type': c.contentType },
     body: readFileSync(c.bodyFile),
   });
   const text = await res.text();
@@ -272,6 +286,8 @@ type Task = {
   floorKey?: string;
   ortKey?: string;
   batchingOffKey?: string;
+  /** Key of the hand-off floor run of the same case (tsserve's ratio to it goes in the note). */
+  handoffKey?: string;
   /** Judge the /ping latency target on this task's worst round. */
   pingTarget?: boolean;
 };
@@ -329,6 +345,20 @@ async function main(): Promise<number> {
     // 2. the HTTP floor and 3. tsserve, both started now and measured in turn, case by case.
     const floor = await startFloor(path.join(HERE, 'floor-server.js'));
     stops.push(() => floor.stop());
+    // 2b. the hand-off floor: one process per model, with tsserve's default layout and a key.
+    const handoffKey = randomBytes(24).toString('base64url');
+    const handoffs = new Map<ModelName, { server: Floor; problem: string | undefined }>();
+    for (const name of HANDOFF_MODELS) {
+      const layout = layouts[name];
+      log(`starting hand-off floor for ${name}`);
+      const server = await startFloor(path.join(HERE, 'handoff-server.js'), {
+        args: [models[name].file, String(layout.workers), String(layout.intraOpNumThreads)],
+        env: { HANDOFF_KEY: handoffKey },
+        timeoutMs: 60_000,
+      });
+      stops.push(() => server.stop());
+      handoffs.set(name, { server, problem: undefined });
+    }
     let server: Tsserve | undefined;
     if (!existsSync(path.join(root, 'bin', 'tsserve.js'))) {
       log('bin/tsserve.js is missing: tsserve runs skipped');
@@ -358,6 +388,12 @@ async function main(): Promise<number> {
       verified.set('mlp_batched', await verify(server, 'mlp_batched', models.mlp, cases.find((c) => c.id === 'mlp-json')!));
       for (const [k, v] of verified) log(`verify ${k}: ${v ?? 'ok'}`);
     }
+    for (const c of cases) {
+      const h = handoffs.get(c.model);
+      if (h === undefined || c.contentType !== 'application/json') continue;
+      h.problem = await verifyAt(`http://127.0.0.1:${h.server.port}`, handoffKey, c.model, models[c.model], c);
+      log(`verify hand-off ${c.id}: ${h.problem ?? 'ok'}`);
+    }
     const layoutText = (m: ModelName) => `${layouts[m].workers} x ${layouts[m].intraOpNumThreads} ORT threads`;
 
     const tsserveTask = (c: Case, name: string, conns: number): Task | undefined => {
@@ -369,6 +405,7 @@ async function main(): Promise<number> {
       return {
         key: `ts/${name}/${c.id}/${conns}`,
         floorKey: `floor/${c.id}/${conns}`,
+        ...(handoffs.has(c.model) && c.contentType === 'application/json' ? { handoffKey: `handoff/${c.id}/${conns}` } : {}),
         ortKey: `ort/${c.model}`,
         ...(name === 'mlp_batched' ? { batchingOffKey: `ts/mlp/${c.id}/${conns}` } : {}),
         row: { section: 'tsserve', name: `${label}, ${conns} conns`, command: describeRun(run, `/predictions/${name}`), settings: `${settings[name]}, ${layoutText(c.model)}` },
@@ -397,6 +434,31 @@ async function main(): Promise<number> {
             return fromWrk(await runWrk(run));
           },
         });
+        const h = handoffs.get(c.model);
+        if (h !== undefined && c.contentType === 'application/json') {
+          const hScript = writeScript(tmp, `handoff-${c.id}`, {
+            method: 'POST',
+            headers: { Authorization: `Bearer ${handoffKey}`, 'Content-Type': c.contentType },
+            bodyFile: c.bodyFile,
+          });
+          const hRun = wrkRun(opts, `http://127.0.0.1:${h.server.port}/predictions/${c.model}`, hScript, conns);
+          tasks.push({
+            key: `handoff/${c.id}/${conns}`,
+            floorKey: `floor/${c.id}/${conns}`,
+            ortKey: `ort/${c.model}`,
+            row: {
+              section: 'hand-off floor',
+              name: `${c.label}, ${conns} conns`,
+              command: describeRun(hRun, `/predictions/${c.model}`),
+              settings: `bench/handoff-server.ts: bearer check, raw body to ${layoutText(c.model)}, JSON decoded + one run per message in the worker`,
+            },
+            run: async () => {
+              if (h.problem !== undefined) return { perSec: 0, problem: `not measured: ${h.problem}` };
+              log(`hand-off floor ${c.id} c${conns}`);
+              return fromWrk(await runWrk(hRun));
+            },
+          });
+        }
         const ts = tsserveTask(c, c.model, conns);
         if (ts !== undefined) tasks.push(ts);
       }
@@ -466,6 +528,10 @@ async function main(): Promise<number> {
         const worst = Math.max(...list.map((x) => x.p99Ms ?? Infinity));
         notes.push(`target p99 < 20 ms: ${worst < 20 ? 'met' : 'NOT met'} (worst round ${fmt(worst, 2)} ms)`);
       }
+      if (t.handoffKey !== undefined) {
+        const handoff = med(t.handoffKey)?.perSec;
+        if (handoff) notes.push(`tsserve = ${((100 * m.perSec) / handoff).toFixed(0)}% of hand-off floor`);
+      }
       if (t.batchingOffKey !== undefined) {
         const off = med(t.batchingOffKey)?.perSec;
         if (off) notes.push(`batching on / off = ${(m.perSec / off).toFixed(2)}`);
@@ -508,8 +574,8 @@ below comes from that one run (figures from different runs are not comparable on
 - Node.js ${process.version}, onnxruntime-node ${ortVersion}, ${versionOf('wrk', ['--version'])}
 - Load: wrk on the same machine over loopback (it competes with the server for the ${cpus} cores),
   ${opts.durationSec} s per run, ${opts.wrkThreads} wrk thread(s).
-- Rounds: ${opts.rounds}. Every run is made once per round (a case's floor run right before its
-  tsserve run), so both sides of a comparison see the same machine state; each row shows its
+- Rounds: ${opts.rounds}. Every run is made once per round (a case's floor and hand-off floor runs
+  right before its tsserve run), so both sides of a comparison see the same machine state; each row shows its
   median round (its p50/p99 too), the note lists every round's rate. The /ping target is judged on
   the worst round.
 - tsserve: \`${serverCommand || 'not run'}\`, default configuration: token authorization on (the
@@ -519,7 +585,14 @@ below comes from that one run (figures from different runs are not comparable on
   waiting for company (docs/engine.md "Few wake-ups"); batchSize 8 adds the wait.
 - Inputs: one canonical sample per request (x[i] = (i % 255) / 255 - 0.5, shared/models/README.md);
   each server answer was checked against models.json's reference before measuring.
-- % of floor: tsserve req/s over the bare Fastify route's req/s for the same body and connections.
+- hand-off floor (add and mlp, JSON): bench/handoff-server.ts, the leanest correct model server
+  that runs inference in worker threads, as any server with onnxruntime-node must (\`run()\` blocks
+  its thread): bearer check, raw body handed to the workers in one message per worker and event-loop
+  turn, decoded there (tsserve's number-array decoder, src/handlers/fast-json.ts) and run as one
+  ONNX Runtime batch per message, nothing else (no logs, metrics or
+  request records); same workers x threads as tsserve. It is the least such a server must do on
+  this machine, so "tsserve = N% of hand-off floor" in the notes is tsserve's own overhead.
+- % of floor: a server's req/s over the bare Fastify route's req/s for the same body and connections.
   % of in-process: tsserve req/s (one sample each) over ONNX Runtime samples/s in a loop with the
   same sessions x threads.
 

@@ -1,5 +1,5 @@
 /**
- * Child processes of the benchmark: the floor server and tsserve itself (started with the real CLI).
+ * Child processes of the benchmark: the floor and hand-off servers and tsserve itself (started with the real CLI).
  * Every child is stopped by its own pid; every wait has a deadline.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -43,12 +43,24 @@ export async function stopChild(child: ChildProcess, graceMs = 30_000): Promise<
 
 export type Floor = { port: number; stop: () => Promise<void> };
 
-export async function startFloor(script: string): Promise<Floor> {
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts a bench server script (bench/floor-server.ts, bench/handoff-server.ts) and waits for its
+ * `LISTENING <port>` line. `args` and `env` are passed on (the hand-off server takes the model,
+ * its thread layout and the bearer key).
+ */
+export async function startFloor(script: string, opts: { args?: string[]; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Floor> {
+  const child = spawn(process.execPath, [script, ...(opts.args ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
   const tail = new Tail();
+  const name = path.basename(script);
   child.stderr!.on('data', (d: Buffer) => tail.push(d));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`floor server did not start: ${tail}`)), 15_000);
+    const timer = setTimeout(() => {
+      void stopChild(child, 1000);
+      reject(new Error(`${name} did not start: ${tail}`));
+    }, opts.timeoutMs ?? 15_000);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -60,7 +72,7 @@ export async function startFloor(script: string): Promise<Floor> {
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`floor server exited with ${code}: ${tail}`));
+      reject(new Error(`${name} exited with ${code}: ${tail}`));
     });
   });
   return { port, stop: () => stopChild(child) };
