@@ -82,11 +82,12 @@ export class ModelRuntimeImpl implements ModelRuntime {
       dispatch: (slot, jobs) => this.pool.run(slot, jobs),
       onTake: (jobs) => this.taken(jobs),
       // Only slots with room are offered: for a fast one, its message is still being assembled.
-      preferred: (slot) => slot.isFast,
+      preferred: (slot) => slot.isPreferred,
     });
     this.pool = new WorkerPool({
       spec: () => this.current,
       batchSize,
+      queuedRequests: () => this.queue.length,
       io: opts.io,
       log: opts.log,
       modelLog: opts.modelLog,

@@ -15,9 +15,9 @@
  * running a small model, so a fast worker (batches under FAST_BATCH_MILLIS) gets its work in as
  * few messages as possible: the batches dispatched to it in one event-loop turn travel in one
  * message (up to MAX_REQUESTS_PER_MESSAGE requests, at least one batch; worker-thread.ts), and it
- * is given nothing more until
- * it has answered that message — meanwhile jobs wait in the queue and the next message carries
- * all of them. A slow worker holds one batch more than it runs (SLOW_BATCHES_PER_WORKER), so it
+ * is given nothing more until it has answered that message — meanwhile jobs wait in the queue and
+ * the next message carries all of them. It gets work before an idle worker is woken only until
+ * its message holds WAKE_AFTER_REQUESTS requests; then the workers share the work. A slow worker holds one batch more than it runs (SLOW_BATCHES_PER_WORKER), so it
  * never waits for a message round trip between batches. Each batch still runs as its own handler
  * batch (built-in handlers run a message's batches as one, worker-main.ts). The response timeout
  * of a batch starts when it becomes the head.
@@ -46,13 +46,25 @@ export type Job = {
 
 export type SlotState = 'STARTING' | 'IDLE' | 'BUSY' | 'STOPPING' | 'BACKOFF' | 'FAILED';
 
+/** What sizes a fast slot's message: requests per batch, and requests per message now. */
+export type SlotSizing = { batchSize: () => number; messageRequests: () => number };
+
 type InFlight = { id: number; jobs: Job[]; timer: NodeJS.Timeout | undefined; sentNs: bigint };
 
 /**
- * Requests a fast worker may get in one message (at least one batch). More would leave the other
- * workers idle while one runs the lot, and hold back answers that are ready.
+ * Requests a fast worker may get in one message (at least one batch): an even share of the
+ * requests in the engine (queued or held by workers) per ready worker, so one worker never runs
+ * the lot while another idles, between WAKE_AFTER_REQUESTS and this bound (which limits how long
+ * answers that are ready wait for the rest of their message).
  */
-export const MAX_REQUESTS_PER_MESSAGE = 8;
+export const MAX_REQUESTS_PER_MESSAGE = 32;
+/**
+ * A fast worker whose message is being assembled gets new work before an idle worker is woken
+ * (a wake-up costs more than a small model's run) only until its message holds this many
+ * requests; then the idle workers are woken and share the rest (batcher.ts), so one worker never
+ * runs the lot while the others idle.
+ */
+export const WAKE_AFTER_REQUESTS = 8;
 /** Batches a worker may hold otherwise (and before its first answer): the one it runs plus one. */
 export const SLOW_BATCHES_PER_WORKER = 2;
 /** Below this average handler time per batch, a worker counts as fast. */
@@ -77,19 +89,19 @@ export class WorkerSlot {
   /** Moving average of the handler time of this thread's batches (undefined before the first). */
   batchMillis: number | undefined;
 
-  /** The model's batch size (read on every check: it sizes a fast slot's message). */
-  private readonly batchSize: () => number;
+  /** Sizes a fast slot's message; read on every check. */
+  private readonly sizing: SlotSizing;
 
-  constructor(id: string, log: Logger, batchSize: () => number = () => 1) {
+  constructor(id: string, log: Logger, sizing: SlotSizing = { batchSize: () => 1, messageRequests: () => MAX_REQUESTS_PER_MESSAGE }) {
     this.id = id;
     this.log = log;
-    this.batchSize = batchSize;
+    this.sizing = sizing;
   }
 
   /** Batches this slot may hold now (see MAX_REQUESTS_PER_MESSAGE, SLOW_BATCHES_PER_WORKER). */
   get capacity(): number {
     if (!this.isFast) return SLOW_BATCHES_PER_WORKER;
-    return Math.max(1, Math.floor(MAX_REQUESTS_PER_MESSAGE / Math.max(1, this.batchSize())));
+    return Math.max(1, Math.floor(this.sizing.messageRequests() / Math.max(1, this.sizing.batchSize())));
   }
 
   /**
@@ -99,6 +111,18 @@ export class WorkerSlot {
    */
   get isFast(): boolean {
     return this.batchMillis !== undefined && this.batchMillis < FAST_BATCH_MILLIS;
+  }
+
+  /** Requests in the batches it holds. */
+  get heldRequests(): number {
+    let n = 0;
+    for (const b of this.inflight) n += b.jobs.length;
+    return n;
+  }
+
+  /** Awake and filling a message: gets work before an idle worker is woken (WAKE_AFTER_REQUESTS). */
+  get isPreferred(): boolean {
+    return this.isFast && this.heldRequests < WAKE_AFTER_REQUESTS;
   }
 
   /** Can take a batch besides the ones it holds (see the module comment). */
@@ -134,6 +158,8 @@ export type PoolOptions = {
   spec: () => ModelSpec;
   /** Requests per batch as the batcher forms them. */
   batchSize: () => number;
+  /** Requests waiting in the job queue. */
+  queuedRequests: () => number;
   io: ModelIO;
   log: Logger;
   modelLog: Logger;
@@ -177,6 +203,23 @@ export class WorkerPool {
     return this.list.filter((s) => s.state === 'STOPPING' || s.retiring).length;
   }
 
+  private readonly sizing: SlotSizing = {
+    batchSize: () => this.opts.batchSize(),
+    messageRequests: () => this.messageRequests(),
+  };
+
+  /** A fast worker's message limit now (MAX_REQUESTS_PER_MESSAGE). */
+  private messageRequests(): number {
+    let held = 0;
+    let ready = 0;
+    for (const s of this.list) {
+      held += s.heldRequests;
+      if ((s.state === 'IDLE' || s.state === 'BUSY') && !s.retiring) ready++;
+    }
+    const share = Math.ceil((held + this.opts.queuedRequests()) / Math.max(1, ready));
+    return Math.min(MAX_REQUESTS_PER_MESSAGE, Math.max(WAKE_AFTER_REQUESTS, share));
+  }
+
   private workerName(slot: WorkerSlot): string {
     const spec = this.opts.spec();
     return `W-${slot.id}-${spec.name}_${spec.version}`;
@@ -187,7 +230,7 @@ export class WorkerPool {
     for (let i = 0; i < n && !this.closed; i++) {
       const id = this.opts.nextWorkerId();
       const spec = this.opts.spec();
-      const slot = new WorkerSlot(id, this.opts.modelLog.child({ model: spec.name, version: spec.version, workerId: id }), this.opts.batchSize);
+      const slot = new WorkerSlot(id, this.opts.modelLog.child({ model: spec.name, version: spec.version, workerId: id }), this.sizing);
       this.list.push(slot);
       this.start(slot);
     }

@@ -9,7 +9,9 @@
  * when no idle worker wants them: batches are never made smaller to keep a worker fed. The
  * exception is a worker the pool marks `preferred` (a fast one that is awake anyway): it gets
  * full batches before idle workers do, because waking an idle thread costs more than the small
- * model it would run; idle workers take over once the preferred ones are full.
+ * model it would run; idle workers are woken once no worker is preferred any more (the pool
+ * stops preferring a worker once its message holds enough), and then the awake workers with room
+ * take full batches in turn.
  *
  *   queue ──take──▶ [assembling: worker W, jobs j1..jk, timer] ──full or delay──▶ dispatch(W, jobs)
  *     ▲                                                                │

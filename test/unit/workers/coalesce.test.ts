@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import type { WireResult } from '../../../src/workers/messages.js';
-import { FAST_BATCH_MILLIS, MAX_REQUESTS_PER_MESSAGE, SLOW_BATCHES_PER_WORKER, WorkerSlot } from '../../../src/workers/worker-pool.js';
+import { FAST_BATCH_MILLIS, MAX_REQUESTS_PER_MESSAGE, SLOW_BATCHES_PER_WORKER, WAKE_AFTER_REQUESTS, WorkerSlot, type Job } from '../../../src/workers/worker-pool.js';
 import { WorkerThread } from '../../../src/workers/worker-thread.js';
 import type { ModelSpec } from '../../../src/workers/types.js';
 import { ADD, json, makeSpec, request, tempDir, testEngine, waitFor, writeHandler, writeModel } from './helpers.js';
@@ -112,13 +112,31 @@ test('a worker holds more batches only while its batches are fast', () => {
   assert.equal(slot.capacity, SLOW_BATCHES_PER_WORKER);
 });
 
-test("a fast worker's message holds MAX_REQUESTS_PER_MESSAGE requests, and at least one batch", () => {
+test("a fast worker's message holds the requests the pool allows, and at least one batch", () => {
   let batchSize = 4;
-  const slot = new WorkerSlot('9000', pino({ level: 'silent' }), () => batchSize);
+  let messageRequests = 12;
+  const slot = new WorkerSlot('9000', pino({ level: 'silent' }), { batchSize: () => batchSize, messageRequests: () => messageRequests });
   slot.batchMillis = FAST_BATCH_MILLIS / 10;
+  assert.equal(slot.capacity, 3);
+  messageRequests = MAX_REQUESTS_PER_MESSAGE;
   assert.equal(slot.capacity, MAX_REQUESTS_PER_MESSAGE / 4);
   batchSize = MAX_REQUESTS_PER_MESSAGE * 4;
   assert.equal(slot.capacity, 1);
+});
+
+test('a fast worker is preferred to an idle one only until its message holds WAKE_AFTER_REQUESTS', () => {
+  const slot = new WorkerSlot('9000', pino({ level: 'silent' }));
+  slot.batchMillis = FAST_BATCH_MILLIS / 10;
+  const job = {} as Job;
+  const batch = (n: number, id: number) => ({ id, jobs: Array.from({ length: n }, () => job), timer: undefined, sentNs: 0n });
+  slot.inflight = [batch(WAKE_AFTER_REQUESTS - 1, 1)];
+  assert.ok(slot.isPreferred);
+  slot.inflight.push(batch(1, 2));
+  assert.equal(slot.heldRequests, WAKE_AFTER_REQUESTS);
+  assert.ok(!slot.isPreferred);
+  slot.batchMillis = FAST_BATCH_MILLIS * 10;
+  slot.inflight = [];
+  assert.ok(!slot.isPreferred, 'a slow worker is never preferred');
 });
 
 test('a batch that cannot be sent fails alone; the others of its turn still run', async (t) => {
