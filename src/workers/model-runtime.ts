@@ -234,7 +234,7 @@ export class ModelRuntimeImpl implements ModelRuntime {
       id: s.id,
       startTime: s.startTime,
       // TorchServe shows READY or UNLOADING; STARTING while the model loads (beyond TorchServe).
-      state: s.state === 'STARTING' ? 'STARTING' : (s.state === 'IDLE' || s.state === 'BUSY') && !s.retiring ? 'READY' : 'UNLOADING',
+      state: s.state === 'STARTING' ? 'STARTING' : s.isReady ? 'READY' : 'UNLOADING',
       memoryUsage: s.thread !== undefined ? share : 0,
       restarts: s.restarts,
     }));

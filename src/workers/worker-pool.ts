@@ -17,10 +17,11 @@
  * message (up to MAX_REQUESTS_PER_MESSAGE requests, at least one batch; worker-thread.ts), and it
  * is given nothing more until it has answered that message — meanwhile jobs wait in the queue and
  * the next message carries all of them. It gets work before an idle worker is woken only until
- * its message holds WAKE_AFTER_REQUESTS requests; then the workers share the work. A slow worker holds one batch more than it runs (SLOW_BATCHES_PER_WORKER), so it
- * never waits for a message round trip between batches. Each batch still runs as its own handler
- * batch (built-in handlers run a message's batches as one, worker-main.ts). The response timeout
- * of a batch starts when it becomes the head.
+ * its message holds WAKE_AFTER_REQUESTS requests; then the workers share the work. A slow worker
+ * holds one batch more than it runs (SLOW_BATCHES_PER_WORKER), so it never waits for a message
+ * round trip between batches. Each batch still runs as its own handler batch (built-in handlers
+ * run a message's batches as one, worker-main.ts). The response timeout of a batch starts when
+ * it becomes the head.
  *
  * The pool settles every job it was handed: with the worker's answer, or WorkerDiedError when
  * the thread dies or the response timeout passes while the batch runs. Batches queued behind it
@@ -131,6 +132,11 @@ export class WorkerSlot {
     return !this.isFast || (this.thread?.pendingBatches ?? 0) > 0;
   }
 
+  /** Loaded and serving (not stopping). */
+  get isReady(): boolean {
+    return (this.state === 'IDLE' || this.state === 'BUSY') && !this.retiring;
+  }
+
   /** Counts toward minWorkers for /ping (TorchServe: healthy unless failing past the retry window). */
   get isHealthy(): boolean {
     return this.state !== 'FAILED' && this.state !== 'STOPPING' && !this.retiring;
@@ -192,7 +198,7 @@ export class WorkerPool {
   }
 
   get readyCount(): number {
-    return this.list.filter((s) => (s.state === 'IDLE' || s.state === 'BUSY') && !s.retiring).length;
+    return this.list.filter((s) => s.isReady).length;
   }
 
   get busyCount(): number {
@@ -214,7 +220,7 @@ export class WorkerPool {
     let ready = 0;
     for (const s of this.list) {
       held += s.heldRequests;
-      if ((s.state === 'IDLE' || s.state === 'BUSY') && !s.retiring) ready++;
+      if (s.isReady) ready++;
     }
     const share = Math.ceil((held + this.opts.queuedRequests()) / Math.max(1, ready));
     return Math.min(MAX_REQUESTS_PER_MESSAGE, Math.max(WAKE_AFTER_REQUESTS, share));
