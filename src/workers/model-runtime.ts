@@ -126,7 +126,8 @@ export class ModelRuntimeImpl implements ModelRuntime {
     return new Promise<InferenceResponse>((resolve, reject) => {
       const job: Job = { req, resolve, reject, enqueuedNs: process.hrtime.bigint() };
       if (opts?.onDequeue !== undefined) job.onDequeue = opts.onDequeue;
-      if (!this.queue.push(job)) {
+      // Jobs a worker holds behind its running batch count as queued (WorkerPool.waitingRequests).
+      if (this.queue.length + this.pool.waitingRequests >= this.queue.capacity || !this.queue.push(job)) {
         reject(new QueueFullError(spec.name, spec.version, this.queue.capacity));
         return;
       }
@@ -241,7 +242,8 @@ export class ModelRuntimeImpl implements ModelRuntime {
   }
 
   queueStatus(): { remainingCapacity: number; pendingRequests: number } {
-    return { remainingCapacity: this.queue.remaining, pendingRequests: this.queue.length };
+    const pending = this.queue.length + this.pool.waitingRequests;
+    return { remainingCapacity: Math.max(0, this.queue.capacity - pending), pendingRequests: pending };
   }
 
   isHealthy(): boolean {

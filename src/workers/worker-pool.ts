@@ -194,7 +194,20 @@ export class WorkerPool {
 
   /** Slots that serve or will serve (not failed for good, not stopping). */
   get healthyCount(): number {
-    return this.list.filter((s) => s.isHealthy).length;
+    let n = 0;
+    for (const s of this.list) if (s.isHealthy) n++;
+    return n;
+  }
+
+  /**
+   * Requests workers hold behind the batch each runs (pipelined, or in a fast worker's message):
+   * TorchServe's workers take one batch at a time, so it would still have these in its queue.
+   * The runtime counts them against job_queue_size.
+   */
+  get waitingRequests(): number {
+    let n = 0;
+    for (const s of this.list) for (let i = 1; i < s.inflight.length; i++) n += s.inflight[i]!.jobs.length;
+    return n;
   }
 
   get readyCount(): number {
