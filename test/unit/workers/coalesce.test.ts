@@ -11,6 +11,7 @@ import type { WireResult } from '../../../src/workers/messages.js';
 import { FAST_BATCH_MILLIS, MAX_REQUESTS_PER_MESSAGE, SLOW_BATCHES_PER_WORKER, WAKE_AFTER_REQUESTS, WorkerSlot, type Job } from '../../../src/workers/worker-pool.js';
 import { WorkerThread } from '../../../src/workers/worker-thread.js';
 import type { ModelSpec } from '../../../src/workers/types.js';
+import { QueueFullError } from '../../../src/errors.js';
 import { ADD, json, makeSpec, request, tempDir, testEngine, waitFor, writeHandler, writeModel } from './helpers.js';
 
 const REPORTER = `
@@ -246,4 +247,22 @@ test('a fast worker takes no new message until it has answered the one it holds'
   assert.ok(slot.hasRoom && !slot.isFast);
   slot.inflight = [batch, { ...batch, id: 2 }];
   assert.ok(!slot.hasRoom);
+});
+
+test('requests a fast worker holds for its next message count against job_queue_size', async (t) => {
+  const { engine } = testEngine(t);
+  const rt = await engine.create(makeSpec({ serializedFile: ADD, batchSize: 1, jobQueueSize: 4 }));
+  t.after(() => rt.close(0));
+  await rt.scale(1, 1, true);
+  // A few answers make the worker fast (it then takes work ahead into its next message).
+  for (let i = 0; i < 3; i++) await rt.submit(request([1, 2, 3, 4]));
+  // One turn: the first request is the batch the worker runs, four more may wait; the rest are
+  // refused at once, as TorchServe's queue of 4 would.
+  const burst = Array.from({ length: 12 }, () => rt.submit(request([1, 2, 3, 4])));
+  assert.deepEqual(rt.queueStatus(), { remainingCapacity: 0, pendingRequests: 4 });
+  const settled = await Promise.allSettled(burst);
+  const served = settled.filter((s) => s.status === 'fulfilled').length;
+  const refused = settled.filter((s) => s.status === 'rejected' && s.reason instanceof QueueFullError).length;
+  assert.deepEqual({ served, refused }, { served: 5, refused: 7 });
+  assert.deepEqual(rt.queueStatus(), { remainingCapacity: 4, pendingRequests: 0 });
 });
