@@ -107,10 +107,11 @@ export class WorkerThread {
 
   /**
    * Queues a batch for the worker; large request bodies are transferred (the caller must not use
-   * them afterwards), small ones copied into the message (wire.ts). Batches queued in the same event-loop turn go out together in one message, at
-   * the end of the turn: a postMessage wakes the worker thread, which costs as much as running a
-   * small model, so under load one wake-up serves every batch dispatched meanwhile. The worker
-   * still runs and answers each batch on its own. `onSendFailed` is called (later) if the batch
+   * them afterwards), small ones copied into the message (wire.ts). Batches queued in the same
+   * event-loop turn go out together in one message, at the end of the turn: a postMessage wakes
+   * the worker thread, which costs as much as running a small model, so under load one wake-up
+   * serves every batch dispatched meanwhile. The worker still runs and answers each batch on its
+   * own. `onSendFailed` is called (later) if the batch
    * could not be sent (wire.ts or postMessage refused its data).
    */
   run(batchId: number, requests: InferenceRequest[], onSendFailed?: (err: unknown) => void): void {
